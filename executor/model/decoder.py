@@ -1,0 +1,236 @@
+"""Our compact decoder for the Llama and Qwen3 families, with per-row positions and branch decode.
+
+Two entry points, both under ``torch.inference_mode`` by the caller:
+
+* ``forward(tokens [B, n], start [B], cache)``: row b's tokens sit at positions
+  start[b] .. start[b]+n-1; their keys/values are written into the cache there and each token
+  attends to positions 0 .. its own. Rows may be at different lengths (after verification);
+  ``rows`` runs a subset of the cache's rows (SSD's jit decode of missed rows).
+* ``forward_branches(tokens [R], trunk, trunk_len [R], scratch, depth)``: one tree step of
+  R = B*M branches (branch r belongs to cache row r // M): the token sits at position
+  trunk_len[r] + depth, attends to the trunk's first trunk_len[r] positions (read in place) and
+  to its chain in ``scratch`` (depths 0..depth), written at ``depth`` (kernels.branch_attention).
+
+Logits match transformers' LlamaForCausalLM / Qwen3ForCausalLM on the same weights (float32 to
+1e-4). Imports torch, kernels and executor.model / executor.kvcache only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from executor.kvcache import BranchScratch, CacheError, KVCache
+from executor.model.config import ModelConfig, load_config
+from executor.model.rope import apply_rope, rope_table
+from executor.model.weights import DecoderWeights, LayerWeights, load_weights
+from kernels.branch_attention import branch_attention, branch_trunk_mask
+
+
+class Decoder:
+    """A loaded model: config, fused weights, and a RoPE table covering every cache it made."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        weights: DecoderWeights,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.config = config
+        self.w = weights
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.scale = config.head_dim**-0.5
+        self._cos, self._sin = rope_table(config, 0, self.device, dtype)
+
+    @classmethod
+    def from_dir(
+        cls,
+        model_dir: str | Path,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> Decoder:
+        config = load_config(model_dir)
+        return cls(
+            config,
+            load_weights(model_dir, config, device=device, dtype=dtype),
+            device=device,
+            dtype=dtype,
+        )
+
+    # -- caches ------------------------------------------------------------------------------
+    def ensure_positions(self, num_positions: int) -> None:
+        """Grow the RoPE table to cover positions 0 .. num_positions-1."""
+        if self._cos.shape[0] < num_positions:
+            self._cos, self._sin = rope_table(self.config, num_positions, self.device, self.dtype)
+
+    def new_cache(self, batch_size: int, capacity: int) -> KVCache:
+        c = self.config
+        self.ensure_positions(capacity)
+        return KVCache.allocate(
+            c.num_layers,
+            batch_size,
+            c.num_kv_heads,
+            capacity,
+            c.head_dim,
+            device=self.device,
+            dtype=self.dtype,
+        )
+
+    def new_scratch(self, num_branches: int, depth: int) -> BranchScratch:
+        c = self.config
+        return BranchScratch.allocate(
+            c.num_layers,
+            num_branches,
+            c.num_kv_heads,
+            depth,
+            c.head_dim,
+            device=self.device,
+            dtype=self.dtype,
+        )
+
+    # -- pieces of a layer -------------------------------------------------------------------
+    def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, (x.shape[-1],), weight, self.config.rms_norm_eps)
+
+    def _qkv(
+        self, x: torch.Tensor, lw: LayerWeights, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """Projections of x [B, n, hidden] -> q [B, H, n, D], k and v [B, H_kv, n, D], roped."""
+        c = self.config
+        b, n, _ = x.shape
+        qkv = F.linear(x, lw.qkv, lw.qkv_bias)
+        split = (c.num_heads + c.num_kv_heads) * c.head_dim
+        qk = qkv[..., :split].view(b, n, c.num_heads + c.num_kv_heads, c.head_dim)
+        if lw.qk_norm is not None:
+            qk = F.rms_norm(qk, (c.head_dim,), None, c.rms_norm_eps) * lw.qk_norm
+        qk = apply_rope(qk, cos, sin)
+        q = qk[:, :, : c.num_heads].transpose(1, 2)
+        k = qk[:, :, c.num_heads :].transpose(1, 2)
+        v = qkv[..., split:].view(b, n, c.num_kv_heads, c.head_dim).transpose(1, 2)
+        return q, k, v
+
+    def _mlp(self, h: torch.Tensor, lw: LayerWeights) -> torch.Tensor:
+        gate, up = F.linear(self._norm(h, lw.mlp_norm), lw.gate_up).chunk(2, dim=-1)
+        return h + F.linear(F.silu(gate) * up, lw.down)
+
+    def _out(self, h: torch.Tensor, attn: torch.Tensor, lw: LayerWeights) -> torch.Tensor:
+        """Residual add of the output projection of attn [B, n, H*D]."""
+        return h + F.linear(attn, lw.o, lw.o_bias)
+
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        return F.linear(self._norm(h, self.w.norm), self.w.lm_head)
+
+    # -- forward over the trunk --------------------------------------------------------------
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        start: torch.Tensor,
+        cache: KVCache,
+        *,
+        rows: torch.Tensor | None = None,
+        kv_len: int | None = None,
+        logits_at: int | torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Run tokens [B, n] at per-row positions start [B]; return logits.
+
+        rows: cache rows of the B inputs (default 0..B-1 = all rows). kv_len: an upper bound
+        on start + n over the rows (default: computed, one host sync). logits_at: None for
+        [B, n, V]; an int position or a [B] tensor of positions for [B, V].
+        """
+        c = self.config
+        b, n = tokens.shape
+        if kv_len is None:
+            lo, hi = (int(x) for x in start.aminmax())
+            kv_len = hi + n
+            need_mask = n > 1 or lo != hi
+        else:
+            need_mask = True
+        if kv_len > cache.capacity:
+            raise CacheError(
+                f"forward: positions up to {kv_len} exceed the cache capacity {cache.capacity}"
+            )
+        self.ensure_positions(kv_len)
+        steps = torch.arange(n, device=self.device)
+        pos = start[:, None] + steps[None, :]
+        cos, sin = self._cos[pos].unsqueeze(2), self._sin[pos].unsqueeze(2)
+        mask = None
+        if need_mask:
+            mask = (
+                torch.arange(kv_len, device=self.device)[None, None, :] <= pos[:, :, None]
+            ).unsqueeze(1)
+        row_ids = rows if rows is not None else torch.arange(b, device=self.device)
+        heads = torch.arange(c.num_kv_heads, device=self.device)
+        base = (row_ids[:, None] * c.num_kv_heads + heads[None, :]) * cache.capacity
+        write_idx = (base[:, :, None] + pos[:, None, :]).reshape(-1)
+        h = self.w.embed[tokens]
+        for i, lw in enumerate(self.w.layers):
+            q, k, v = self._qkv(self._norm(h, lw.attn_norm), lw, cos, sin)
+            ck, cv = cache.k[i], cache.v[i]
+            ck.view(-1, c.head_dim).index_copy_(0, write_idx, k.reshape(-1, c.head_dim))
+            cv.view(-1, c.head_dim).index_copy_(0, write_idx, v.reshape(-1, c.head_dim))
+            keys, values = ck[:, :, :kv_len], cv[:, :, :kv_len]
+            if rows is not None:
+                keys, values = keys.index_select(0, rows), values.index_select(0, rows)
+            attn = F.scaled_dot_product_attention(
+                q, keys, values, attn_mask=mask, scale=self.scale, enable_gqa=True
+            )
+            h = self._mlp(self._out(h, attn.transpose(1, 2).reshape(b, n, -1), lw), lw)
+        if logits_at is None:
+            return self._logits(h)
+        if isinstance(logits_at, int):
+            return self._logits(h[:, logits_at])
+        return self._logits(h[torch.arange(b, device=self.device), logits_at])
+
+    # -- forward of speculative branches -----------------------------------------------------
+    def forward_branches(
+        self,
+        tokens: torch.Tensor,
+        trunk: KVCache,
+        trunk_len: torch.Tensor,
+        scratch: BranchScratch,
+        depth: int,
+        *,
+        kv_len: int | None = None,
+    ) -> torch.Tensor:
+        """One tree step: tokens [R] (R = B*M, branch r on trunk row r // M); returns logits [R, V].
+
+        Branch r's token sits at position trunk_len[r] + depth and attends to trunk positions
+        < trunk_len[r] and to its chain depths 0..depth (its key/value is written at ``depth``).
+        kv_len: an upper bound on trunk_len (default: computed, one host sync).
+        """
+        r = tokens.shape[0]
+        b = trunk.batch_size
+        if r % b or r > scratch.num_branches or depth >= scratch.depth:
+            raise CacheError(
+                f"forward_branches: {r} branches on {b} rows, depth {depth}, scratch {tuple(scratch.k.shape[1::2])}"
+            )
+        if kv_len is None:
+            kv_len = int(trunk_len.max())
+        pos = trunk_len + depth
+        if int(kv_len) + depth >= self._cos.shape[0]:
+            self.ensure_positions(int(kv_len) + depth + 1)
+        cos, sin = self._cos[pos][:, None, None], self._sin[pos][:, None, None]
+        mask = branch_trunk_mask(trunk_len, b, kv_len)
+        h = self.w.embed[tokens][:, None, :]
+        for i, lw in enumerate(self.w.layers):
+            q, k, v = self._qkv(self._norm(h, lw.attn_norm), lw, cos, sin)
+            sk, sv = scratch.k[i, :r], scratch.v[i, :r]
+            sk[:, :, depth] = k[:, :, 0]
+            sv[:, :, depth] = v[:, :, 0]
+            attn = branch_attention(
+                q[:, :, 0],
+                trunk.k[i, :, :, :kv_len],
+                trunk.v[i, :, :, :kv_len],
+                mask,
+                sk[:, :, : depth + 1],
+                sv[:, :, : depth + 1],
+                self.scale,
+            )
+            h = self._mlp(self._out(h, attn.reshape(r, 1, -1), lw), lw)
+        return self._logits(h[:, 0])
