@@ -237,14 +237,21 @@ def generate(
     max_new_tokens: int,
     sampling: Sampling,
     ignore_eos: bool = True,
+    eos_token_ids: Sequence[int] | None = None,
     steps_out: list[StepRecord] | None = None,
 ) -> RunResult:
-    """Decode every prompt with ``engine``, ``batch_size`` at a time; see the module docstring."""
+    """Decode every prompt with ``engine``, ``batch_size`` at a time; see the module docstring.
+
+    eos_token_ids: what ends a sequence unless ignore_eos (default: the target config's).
+    steps_out: a list to append step records to as they happen (default: a new one).
+    """
     if not prompts or batch_size < 1 or max_new_tokens < 1 or any(len(p) == 0 for p in prompts):
         raise ValueError(
             f"generate: need non-empty prompts, batch_size >= 1, max_new_tokens >= 1 (got {len(prompts)}, {batch_size}, {max_new_tokens})"
         )
-    eos = frozenset() if ignore_eos else frozenset(engine.target.config.eos_token_ids)
+    if eos_token_ids is None:
+        eos_token_ids = engine.target.config.eos_token_ids
+    eos = frozenset() if ignore_eos else frozenset(eos_token_ids)
     clock = DecodeClock()
     generator = torch.Generator(engine.target.device).manual_seed(sampling.seed)
     steps: list[StepRecord] = steps_out if steps_out is not None else []

@@ -1,5 +1,9 @@
 """Shared helpers for executor tests: tiny random-init Hugging Face models saved to temp dirs.
 
+Importing this module sets torch to one thread: the runtime is built for one thread per
+process, and on a shared 2-core machine several OpenMP threads per test process oversubscribe
+the cores (a 20x slowdown was measured).
+
 ``init_std`` is large on purpose: peaked logits keep greedy decoding away from near-ties, so
 that exact token equality between implementations tests the code, not float rounding.
 """
@@ -10,6 +14,8 @@ from pathlib import Path
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
+
+torch.set_num_threads(1)
 
 LLAMA3_ROPE = {
     "rope_type": "llama3",
