@@ -65,7 +65,7 @@ def test_bad_configs_are_rejected(change, message):
 
 
 def test_missing_config_file(tmp_path):
-    with pytest.raises(ConfigError, match="no config.json"):
+    with pytest.raises(ConfigError, match=r"no config\.json"):
         load_config(tmp_path)
 
 
@@ -93,5 +93,5 @@ def test_weights_errors_name_the_tensor(tmp_path):
     ):
         Decoder.from_dir(path)
     (path / "model.safetensors").unlink()
-    with pytest.raises(WeightsError, match="no model.safetensors"):
+    with pytest.raises(WeightsError, match=r"no model\.safetensors"):
         Decoder.from_dir(path)
