@@ -29,6 +29,7 @@ class KVCache:
     k: torch.Tensor
     v: torch.Tensor
     lengths: torch.Tensor
+    row_base: torch.Tensor  # [B, kv_heads]: flat index of (row, head, position 0) in one layer
 
     @classmethod
     def allocate(
@@ -47,10 +48,12 @@ class KVCache:
                 f"KVCache: batch_size and capacity must be >= 1, got {batch_size}, {capacity}"
             )
         shape = (num_layers, batch_size, num_kv_heads, capacity, head_dim)
+        rows = torch.arange(batch_size, device=device)[:, None] * num_kv_heads
         return cls(
             k=torch.zeros(shape, device=device, dtype=dtype),
             v=torch.zeros(shape, device=device, dtype=dtype),
             lengths=torch.zeros(batch_size, device=device, dtype=torch.long),
+            row_base=(rows + torch.arange(num_kv_heads, device=device)[None, :]) * capacity,
         )
 
     @property

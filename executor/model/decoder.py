@@ -94,37 +94,51 @@ class Decoder:
             dtype=self.dtype,
         )
 
-    # -- pieces of a layer -------------------------------------------------------------------
-    def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (x.shape[-1],), weight, self.config.rms_norm_eps)
+    # -- pieces of a layer (hidden states are 2-D: [tokens, hidden]) ------------------------
+    def _rms(self, x: torch.Tensor) -> torch.Tensor:
+        """RMSNorm without weight (weights are folded into the next matrix).
+
+        layer_norm of [x, -x] has mean 0 and variance mean(x^2), so its first half is exactly
+        x / sqrt(mean(x^2) + eps): one fused kernel instead of the several rms_norm runs on CPU.
+        """
+        d = x.shape[-1]
+        return F.layer_norm(
+            torch.cat((x, x.neg()), dim=-1), (2 * d,), None, None, self.config.rms_norm_eps
+        )[..., :d]
 
     def _qkv(
-        self, x: torch.Tensor, lw: LayerWeights, cos: torch.Tensor, sin: torch.Tensor
+        self,
+        h: torch.Tensor,
+        lw: LayerWeights,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        b: int,
+        n: int,
     ) -> tuple[torch.Tensor, ...]:
-        """Projections of x [B, n, hidden] -> q [B, H, n, D], k and v [B, H_kv, n, D], roped."""
+        """Projections of h [b*n, hidden] -> q [b, H, n, D], k and v [b, H_kv, n, D], roped."""
         c = self.config
-        b, n, _ = x.shape
-        qkv = F.linear(x, lw.qkv, lw.qkv_bias)
+        qkv = F.linear(self._rms(h), lw.qkv, lw.qkv_bias).view(b, n, -1)
         split = (c.num_heads + c.num_kv_heads) * c.head_dim
         qk = qkv[..., :split].view(b, n, c.num_heads + c.num_kv_heads, c.head_dim)
         if lw.qk_norm is not None:
-            qk = F.rms_norm(qk, (c.head_dim,), None, c.rms_norm_eps) * lw.qk_norm
+            qk = self._rms(qk) * lw.qk_norm
         qk = apply_rope(qk, cos, sin)
         q = qk[:, :, : c.num_heads].transpose(1, 2)
         k = qk[:, :, c.num_heads :].transpose(1, 2)
         v = qkv[..., split:].view(b, n, c.num_kv_heads, c.head_dim).transpose(1, 2)
         return q, k, v
 
-    def _mlp(self, h: torch.Tensor, lw: LayerWeights) -> torch.Tensor:
-        gate, up = F.linear(self._norm(h, lw.mlp_norm), lw.gate_up).chunk(2, dim=-1)
-        return h + F.linear(F.silu(gate) * up, lw.down)
+    def _attn_out(self, h: torch.Tensor, attn: torch.Tensor, lw: LayerWeights) -> torch.Tensor:
+        """h + o_proj(attn) with attn [tokens, H*D]; the residual add is fused into the matmul."""
+        out = torch.addmm(h, attn, lw.o.t())
+        return out if lw.o_bias is None else out + lw.o_bias
 
-    def _out(self, h: torch.Tensor, attn: torch.Tensor, lw: LayerWeights) -> torch.Tensor:
-        """Residual add of the output projection of attn [B, n, H*D]."""
-        return h + F.linear(attn, lw.o, lw.o_bias)
+    def _mlp(self, h: torch.Tensor, lw: LayerWeights) -> torch.Tensor:
+        gate, up = F.linear(self._rms(h), lw.gate_up).chunk(2, dim=-1)
+        return torch.addmm(h, F.silu(gate) * up, lw.down.t())
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
-        return F.linear(self._norm(h, self.w.norm), self.w.lm_head)
+        return F.linear(self._rms(h), self.w.lm_head)
 
     # -- forward over the trunk --------------------------------------------------------------
     def forward(
@@ -164,13 +178,11 @@ class Decoder:
             mask = (
                 torch.arange(kv_len, device=self.device)[None, None, :] <= pos[:, :, None]
             ).unsqueeze(1)
-        row_ids = rows if rows is not None else torch.arange(b, device=self.device)
-        heads = torch.arange(c.num_kv_heads, device=self.device)
-        base = (row_ids[:, None] * c.num_kv_heads + heads[None, :]) * cache.capacity
-        write_idx = (base[:, :, None] + pos[:, None, :]).reshape(-1)
-        h = self.w.embed[tokens]
+        base = cache.row_base if rows is None else cache.row_base.index_select(0, rows)
+        write_idx = (base[:, :, None] + pos[:, None, :]).view(-1)
+        h = self.w.embed[tokens.view(-1)]
         for i, lw in enumerate(self.w.layers):
-            q, k, v = self._qkv(self._norm(h, lw.attn_norm), lw, cos, sin)
+            q, k, v = self._qkv(h, lw, cos, sin, b, n)
             ck, cv = cache.k[i], cache.v[i]
             ck.view(-1, c.head_dim).index_copy_(0, write_idx, k.reshape(-1, c.head_dim))
             cv.view(-1, c.head_dim).index_copy_(0, write_idx, v.reshape(-1, c.head_dim))
@@ -180,9 +192,10 @@ class Decoder:
             attn = F.scaled_dot_product_attention(
                 q, keys, values, attn_mask=mask, scale=self.scale, enable_gqa=True
             )
-            h = self._mlp(self._out(h, attn.transpose(1, 2).reshape(b, n, -1), lw), lw)
+            h = self._mlp(self._attn_out(h, attn.transpose(1, 2).reshape(b * n, -1), lw), lw)
         if logits_at is None:
-            return self._logits(h)
+            return self._logits(h).view(b, n, -1)
+        h = h.view(b, n, -1)
         if isinstance(logits_at, int):
             return self._logits(h[:, logits_at])
         return self._logits(h[torch.arange(b, device=self.device), logits_at])
@@ -217,9 +230,9 @@ class Decoder:
             self.ensure_positions(int(kv_len) + depth + 1)
         cos, sin = self._cos[pos][:, None, None], self._sin[pos][:, None, None]
         mask = branch_trunk_mask(trunk_len, b, kv_len)
-        h = self.w.embed[tokens][:, None, :]
+        h = self.w.embed[tokens]
         for i, lw in enumerate(self.w.layers):
-            q, k, v = self._qkv(self._norm(h, lw.attn_norm), lw, cos, sin)
+            q, k, v = self._qkv(h, lw, cos, sin, r, 1)
             sk, sv = scratch.k[i, :r], scratch.v[i, :r]
             sk[:, :, depth] = k[:, :, 0]
             sv[:, :, depth] = v[:, :, 0]
@@ -232,5 +245,5 @@ class Decoder:
                 sv[:, :, : depth + 1],
                 self.scale,
             )
-            h = self._mlp(self._out(h, attn.reshape(r, 1, -1), lw), lw)
-        return self._logits(h[:, 0])
+            h = self._mlp(self._attn_out(h, attn.reshape(r, -1), lw), lw)
+        return self._logits(h)

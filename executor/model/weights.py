@@ -2,8 +2,11 @@
 
 Our layout fuses the q, k and v projections into one matrix and the gate and up projections into
 another (one matmul each per layer instead of three and two), and stacks Qwen3's q/k norm weights
-per head. Every tensor is checked against the config; a missing or misshapen tensor raises a
-``WeightsError`` naming the checkpoint file and the tensor. Imports torch and safetensors.
+per head. Each RMSNorm's weight w is folded into the matrix W that follows it (W diag(w), so the
+decoder normalises without a weight: one kernel less per norm); the lm_head therefore becomes
+its own tensor even when the embeddings are tied. Folding happens in float32 before the cast to
+the model dtype. Every tensor is checked against the config; a missing or misshapen tensor
+raises a ``WeightsError`` naming the checkpoint file and the tensor. Imports torch and safetensors.
 """
 
 from __future__ import annotations
@@ -24,15 +27,13 @@ class WeightsError(ValueError):
 
 @dataclass
 class LayerWeights:
-    """One decoder layer in our fused layout (see module docstring)."""
+    """One decoder layer in our fused layout (see module docstring); norm weights are folded in."""
 
-    attn_norm: torch.Tensor
     qkv: torch.Tensor
     qkv_bias: torch.Tensor | None
     o: torch.Tensor
     o_bias: torch.Tensor | None
     qk_norm: torch.Tensor | None
-    mlp_norm: torch.Tensor
     gate_up: torch.Tensor
     down: torch.Tensor
 
@@ -41,8 +42,7 @@ class LayerWeights:
 class DecoderWeights:
     embed: torch.Tensor
     layers: list[LayerWeights]
-    norm: torch.Tensor
-    lm_head: torch.Tensor
+    lm_head: torch.Tensor  # the final norm's weight folded in
 
 
 def _tensor_files(model_dir: Path) -> dict[str, Path]:
@@ -66,11 +66,10 @@ def _tensor_files(model_dir: Path) -> dict[str, Path]:
 
 
 class _Reader:
-    """Reads named tensors from their files, checking shapes, converting dtype and device."""
+    """Reads named tensors from their files (on the CPU, as float32), checking shapes."""
 
-    def __init__(self, model_dir: Path, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(self, model_dir: Path) -> None:
         self.files = _tensor_files(model_dir)
-        self.device, self.dtype = device, dtype
         self._handles: dict[Path, object] = {}
 
     def has(self, name: str) -> bool:
@@ -89,7 +88,7 @@ class _Reader:
             raise WeightsError(
                 f"{path}: tensor {name!r} has shape {tuple(t.shape)}, expected {shape}"
             )
-        return t.to(device=self.device, dtype=self.dtype)
+        return t.to(torch.float32)
 
 
 def _layer(r: _Reader, c: ModelConfig, i: int) -> LayerWeights:
@@ -113,17 +112,21 @@ def _layer(r: _Reader, c: ModelConfig, i: int) -> LayerWeights:
         qk_norm = torch.cat((qn.expand(h, hd), kn.expand(kvh, hd)))
     gate = r.get(p + "mlp.gate_proj.weight", (c.intermediate_size, c.hidden_size))
     up = r.get(p + "mlp.up_proj.weight", (c.intermediate_size, c.hidden_size))
+    attn_norm = r.get(p + "input_layernorm.weight", (c.hidden_size,))
+    mlp_norm = r.get(p + "post_attention_layernorm.weight", (c.hidden_size,))
     return LayerWeights(
-        attn_norm=r.get(p + "input_layernorm.weight", (c.hidden_size,)),
-        qkv=torch.cat((q, k, v)),
+        qkv=torch.cat((q, k, v)) * attn_norm,
         qkv_bias=qkv_bias,
         o=r.get(p + "self_attn.o_proj.weight", (c.hidden_size, h * hd)),
         o_bias=o_bias,
         qk_norm=qk_norm,
-        mlp_norm=r.get(p + "post_attention_layernorm.weight", (c.hidden_size,)),
-        gate_up=torch.cat((gate, up)),
+        gate_up=torch.cat((gate, up)) * mlp_norm,
         down=r.get(p + "mlp.down_proj.weight", (c.hidden_size, c.intermediate_size)),
     )
+
+
+def _cast(t: torch.Tensor | None, device: torch.device, dtype: torch.dtype) -> torch.Tensor | None:
+    return None if t is None else t.to(device=device, dtype=dtype).contiguous()
 
 
 def load_weights(
@@ -134,7 +137,8 @@ def load_weights(
     dtype: torch.dtype = torch.float32,
 ) -> DecoderWeights:
     """Read every tensor the decoder needs from ``model_dir`` into our fused layout."""
-    r = _Reader(Path(model_dir), torch.device(device), dtype)
+    r = _Reader(Path(model_dir))
+    dev = torch.device(device)
     embed = r.get("model.embed_tokens.weight", (config.vocab_size, config.hidden_size))
     if r.has("lm_head.weight") and not config.tie_word_embeddings:
         lm_head = r.get("lm_head.weight", (config.vocab_size, config.hidden_size))
@@ -142,9 +146,13 @@ def load_weights(
         lm_head = embed
     else:
         raise WeightsError(f"{model_dir}: no 'lm_head.weight' and tie_word_embeddings is false")
+    norm = r.get("model.norm.weight", (config.hidden_size,))
+    layers = [_layer(r, config, i) for i in range(config.num_layers)]
     return DecoderWeights(
-        embed=embed,
-        layers=[_layer(r, config, i) for i in range(config.num_layers)],
-        norm=r.get("model.norm.weight", (config.hidden_size,)),
-        lm_head=lm_head,
+        embed=_cast(embed, dev, dtype),
+        layers=[
+            LayerWeights(**{f: _cast(getattr(lw, f), dev, dtype) for f in lw.__dataclass_fields__})
+            for lw in layers
+        ],
+        lm_head=_cast(lm_head * norm, dev, dtype),
     )
