@@ -1,15 +1,19 @@
 """Runtime benchmark: our AR vs transformers' generate, and SD speedup over AR for k = 1..8 at B=1 and B=8.
 
 One run, the same prompts for every mode, greedy, EOS ignored, one torch thread by default.
-Throughput is decode-only (prefill excluded) for every row of the table: for ``generate`` the
-clock starts when its first token is out (a StoppingCriteria records the time of every step).
+Modes are interleaved prompt by prompt (batch by batch at B=8) so that the load drift of a
+shared machine falls on all of them alike. Throughput is decode-only (prefill excluded) for
+every row: for ``generate`` the clock starts when its first token is out (a StoppingCriteria
+records the time of every step). tok/s/seq is the mean over sequences; batch tok/s is all
+decode tokens over all decode time; "vs AR" is the batch rate over AR's at the same B.
 
     python studies/bench_runtime.py                      # embedded pair, code8 prompts
     python studies/bench_runtime.py --pair smoke --max-new-tokens 64
 
 Without the embedded pair (or prompt set) it falls back to a random-init pair of the same shape
-and random prompts, and says so. Ends with one JSON line holding at least ``ar`` and
-``hf_generate`` (tokens/s at B=1). Not a test: numbers depend on the machine and its load.
+and random prompts, and says so. Ends with one JSON line: ``ar`` and ``hf_generate`` (tokens/s
+at B=1) and per batch size ``b1``/``b8`` every mode's rates and speedup over AR. Not a test:
+numbers depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -110,48 +115,102 @@ def load_setup(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path, list[li
     return target_dir, draft_dir, ids, note
 
 
-def hf_generate_tokens_per_s(
-    target_dir: Path, prompts: list[list[int]], new_tokens: int
-) -> tuple[float, list[list[int]]]:
-    """transformers' greedy generate, one prompt at a time; decode-only tokens/s (mean over prompts)."""
-    from transformers import AutoModelForCausalLM, StoppingCriteria, StoppingCriteriaList
+class HFGenerate:
+    """transformers' greedy generate on the target; decode-only timing from a per-step clock."""
 
-    class StepClock(StoppingCriteria):
-        def __init__(self) -> None:
-            self.times: list[float] = []
+    def __init__(self, target_dir: Path) -> None:
+        from transformers import AutoModelForCausalLM
 
-        def __call__(self, input_ids, scores, **kwargs):
-            self.times.append(time.perf_counter())
-            return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+        self.model = AutoModelForCausalLM.from_pretrained(target_dir, dtype=torch.float32).eval()
 
-    model = AutoModelForCausalLM.from_pretrained(target_dir, dtype=torch.float32).eval()
-    rates, outputs = [], []
-    with torch.inference_mode():
-        model.generate(
-            torch.tensor([prompts[0]]), max_new_tokens=4, do_sample=False, pad_token_id=0
-        )  # warm-up
-        for p in prompts:
-            clock = StepClock()
-            out = model.generate(
-                torch.tensor([p]),
+    def run(self, prompt: list[int], new_tokens: int) -> tuple[int, float, list[int]]:
+        """(decode tokens, decode seconds, generated ids) for one prompt."""
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        times: list[float] = []
+
+        class StepClock(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                times.append(
+                    time.perf_counter()
+                )  # after every new token, the first (prefill) one included
+                return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+
+        with torch.inference_mode():
+            out = self.model.generate(
+                torch.tensor([prompt]),
                 max_new_tokens=new_tokens,
                 eos_token_id=None,
                 do_sample=False,
                 pad_token_id=0,
-                stopping_criteria=StoppingCriteriaList([clock]),
+                stopping_criteria=StoppingCriteriaList([StepClock()]),
             )
-            rates.append((len(clock.times) - 1) / (clock.times[-1] - clock.times[0]))
-            outputs.append(out[0, len(p) :].tolist())
-    return sum(rates) / len(rates), outputs
+        return len(times) - 1, times[-1] - times[0], out[0, len(prompt) :].tolist()
 
 
-def ours(engine, prompts, batch_size: int, new_tokens: int):
-    generate(
-        engine, prompts[:batch_size], batch_size=batch_size, max_new_tokens=8, sampling=Sampling()
-    )  # warm-up
-    return generate(
-        engine, prompts, batch_size=batch_size, max_new_tokens=new_tokens, sampling=Sampling()
-    )
+@dataclass
+class Tally:
+    """Decode tokens and seconds summed over runs, per-sequence rates, accepted lengths."""
+
+    tokens: int = 0
+    seconds: float = 0.0
+    seq_rates: list[float] = field(default_factory=list)
+    accepted: list[float] = field(default_factory=list)
+
+    def add_result(self, result) -> None:
+        s = result.summary
+        self.tokens += s.generated_tokens
+        self.seconds += s.decode_s
+        self.seq_rates.append(s.tokens_per_s)
+        self.accepted.append(s.mean_accepted_len)
+
+    @property
+    def batch_rate(self) -> float:
+        return self.tokens / self.seconds
+
+    @property
+    def seq_rate(self) -> float:
+        return sum(self.seq_rates) / len(self.seq_rates)
+
+
+def measure(
+    engines: dict, hf: HFGenerate | None, prompts: list[list[int]], batch_size: int, args
+) -> dict[str, Tally]:
+    """Every mode on every chunk of batch_size prompts, modes interleaved chunk by chunk, ``repeats`` times.
+
+    Interleaving spreads the machine's load drift evenly over the modes being compared.
+    """
+    tallies = {name: Tally() for name in (["hf_generate"] if hf else []) + list(engines)}
+    for _ in range(args.repeats):
+        for lo in range(0, len(prompts), batch_size):
+            chunk = prompts[lo : lo + batch_size]
+            if hf is not None:
+                tokens, seconds, _ = hf.run(chunk[0], args.max_new_tokens)
+                tallies["hf_generate"].tokens += tokens
+                tallies["hf_generate"].seconds += seconds
+                tallies["hf_generate"].seq_rates.append(tokens / seconds)
+            for name, engine in engines.items():
+                tallies[name].add_result(
+                    generate(
+                        engine,
+                        chunk,
+                        batch_size=batch_size,
+                        max_new_tokens=args.max_new_tokens,
+                        sampling=Sampling(),
+                    )
+                )
+    return tallies
+
+
+def check_outputs(engines: dict, hf: HFGenerate, prompts: list[list[int]], new_tokens: int) -> None:
+    """Warm every engine up and check greedy outputs agree with generate on the first prompt."""
+    _, _, want = hf.run(prompts[0], new_tokens)
+    for name, engine in engines.items():
+        got = generate(
+            engine, prompts[:1], batch_size=1, max_new_tokens=new_tokens, sampling=Sampling()
+        ).outputs[0]
+        if got != want:
+            log.warning("%s output differs from generate's on prompt 0", name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,51 +221,60 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--ks", default="1,2,3,4,5,6,7,8")
     p.add_argument("--batch-sizes", default="1,8")
+    p.add_argument(
+        "--repeats", type=int, default=1, help="passes over the prompts (modes interleaved)"
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     ks = [int(k) for k in args.ks.split(",")]
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         target_dir, draft_dir, prompts, note = load_setup(args, Path(tmp))
         target, draft = Decoder.from_dir(target_dir), Decoder.from_dir(draft_dir)
-        print(
-            f"# {note}; {len(prompts)} prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens, {args.max_new_tokens} new tokens, greedy, {args.threads} thread(s)"
-        )
-        hf_rate, hf_out = hf_generate_tokens_per_s(target_dir, prompts, args.max_new_tokens)
+        hf = HFGenerate(target_dir)
+    engines = {"ar": AREngine(target, Sampling())} | {
+        f"sd k={k}": SDEngine(target, draft, Sampling(), k) for k in ks
+    }
+    print(
+        f"# {note}; {len(prompts)} prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens, "
+        f"{args.max_new_tokens} new tokens, greedy, {args.threads} thread(s), {args.repeats} pass(es), modes interleaved"
+    )
+    check_outputs(engines, hf, prompts, 16)
     result: dict[str, object] = {
         "note": note,
-        "hf_generate": hf_rate,
         "threads": args.threads,
         "max_new_tokens": args.max_new_tokens,
     }
     print(
-        f"{'mode':>8} {'B':>3} {'tok/s/seq':>10} {'batch tok/s':>12} {'accepted':>9} {'speedup':>8}"
+        f"{'mode':>12} {'B':>3} {'tok/s/seq':>10} {'batch tok/s':>12} {'accepted':>9} {'vs AR':>7}"
     )
-    print(f"{'hf gen':>8} {1:>3} {hf_rate:>10.1f} {hf_rate:>12.1f} {'':>9} {'':>8}")
-    sd_table: dict[str, dict[str, float]] = {}
-    for b in batch_sizes:
-        ar = ours(AREngine(target, Sampling()), prompts, b, args.max_new_tokens)
-        if b == 1 and ar.outputs != hf_out:
-            log.warning("AR output differs from generate's (near-tie numerics?)")
-        base = ar.summary.batch_tokens_per_s
-        result[f"ar_b{b}"] = base
-        if b == 1:
-            result["ar"] = ar.summary.tokens_per_s
-        print(
-            f"{'ar':>8} {b:>3} {ar.summary.tokens_per_s:>10.1f} {base:>12.1f} {'':>9} {1.0:>8.2f}"
-        )
-        for k in ks:
-            sd = ours(SDEngine(target, draft, Sampling(), k), prompts, b, args.max_new_tokens)
-            s = sd.summary
-            speedup = s.batch_tokens_per_s / base
-            sd_table.setdefault(f"k{k}", {})[f"b{b}"] = speedup
-            print(
-                f"{'sd k=' + str(k):>8} {b:>3} {s.tokens_per_s:>10.1f} {s.batch_tokens_per_s:>12.1f} {s.mean_accepted_len:>9.2f} {speedup:>8.2f}"
+    for b in (int(x) for x in args.batch_sizes.split(",")):
+        tallies = measure(engines, hf if b == 1 else None, prompts, b, args)
+        base = tallies["ar"].batch_rate
+        for name, t in tallies.items():
+            acc = (
+                f"{sum(t.accepted) / len(t.accepted):9.2f}"
+                if t.accepted and name != "ar"
+                else " " * 9
             )
-    result["sd_speedup"] = sd_table
+            print(
+                f"{name:>12} {b:>3} {t.seq_rate:>10.1f} {t.batch_rate:>12.1f} {acc} {t.batch_rate / base:>7.2f}"
+            )
+        if b == 1:
+            result["ar"], result["hf_generate"] = (
+                tallies["ar"].seq_rate,
+                tallies["hf_generate"].seq_rate,
+            )
+        result[f"b{b}"] = {
+            name: {
+                "tokens_per_s": t.seq_rate,
+                "batch_tokens_per_s": t.batch_rate,
+                "speedup_vs_ar": t.batch_rate / base,
+            }
+            for name, t in tallies.items()
+        }
     print(json.dumps(result))
     return 0
 

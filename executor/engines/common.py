@@ -202,31 +202,37 @@ class RunResult:
     prefill_s: float
 
 
-def _new_batch(
-    engine: Engine,
-    prompts: list[list[int]],
-    seq_ids: list[int],
-    max_new_tokens: int,
-    eos_ids: frozenset[int],
-    sampling: Sampling,
-    clock: DecodeClock,
-    generator: torch.Generator,
-) -> Batch:
+def _new_batch(engine: Engine, prompts: list[list[int]], first_seq: int, shared: dict) -> Batch:
+    """A batch of prompts numbered from first_seq; ``shared`` holds what every batch of a run shares."""
     device = engine.target.device
     b = len(prompts)
     return Batch(
-        seq_ids=seq_ids,
+        seq_ids=list(range(first_seq, first_seq + b)),
         prompts=prompts,
-        max_new_tokens=max_new_tokens,
-        eos_ids=eos_ids,
-        clock=clock,
-        generator=generator,
-        temperature=torch.full((b,), float(sampling.temperature), device=device),
+        temperature=torch.full((b,), float(shared.pop("temperature")), device=device),
         seq_len=torch.tensor([len(p) for p in prompts], dtype=torch.long, device=device),
         pending=torch.zeros(b, dtype=torch.long, device=device),
         outputs=[[] for _ in range(b)],
         done=[False] * b,
+        **shared,
     )
+
+
+def _decode_batch(engine: Engine, batch: Batch) -> float:
+    """Prefill (sampling each row's first token from the target) then step to the end; returns prefill seconds."""
+    t0 = time.perf_counter()
+    logits = engine.prefill(batch)
+    first = sample(probs_from_logits(logits, batch.temperature), batch.generator)
+    batch.pending.copy_(first)
+    batch.seq_len += 1
+    for row, tok in enumerate(first.tolist()):
+        batch.commit(row, [tok])
+    prefill_s = time.perf_counter() - t0
+    batch.clock.resume()
+    while not all(batch.done):
+        engine.step(batch)
+    batch.clock.pause()
+    return prefill_s
 
 
 def generate(
@@ -252,8 +258,10 @@ def generate(
     if eos_token_ids is None:
         eos_token_ids = engine.target.config.eos_token_ids
     eos = frozenset() if ignore_eos else frozenset(eos_token_ids)
-    clock = DecodeClock()
     generator = torch.Generator(engine.target.device).manual_seed(sampling.seed)
+    shared = dict(
+        max_new_tokens=max_new_tokens, eos_ids=eos, clock=DecodeClock(), generator=generator
+    )
     steps: list[StepRecord] = steps_out if steps_out is not None else []
     outputs: list[list[int]] = []
     prefill_s = 0.0
@@ -261,28 +269,9 @@ def generate(
         for lo in range(0, len(prompts), batch_size):
             chunk = [list(p) for p in prompts[lo : lo + batch_size]]
             batch = _new_batch(
-                engine,
-                chunk,
-                list(range(lo, lo + len(chunk))),
-                max_new_tokens,
-                eos,
-                sampling,
-                clock,
-                generator,
+                engine, chunk, lo, {**shared, "steps": steps, "temperature": sampling.temperature}
             )
-            batch.steps = steps
-            t0 = time.perf_counter()
-            logits = engine.prefill(batch)
-            first = sample(probs_from_logits(logits, batch.temperature), generator)
-            batch.pending.copy_(first)
-            batch.seq_len += 1
-            for row, tok in enumerate(first.tolist()):
-                batch.commit(row, [tok])
-            prefill_s += time.perf_counter() - t0
-            clock.resume()
-            while not all(batch.done):
-                engine.step(batch)
-            clock.pause()
+            prefill_s += _decode_batch(engine, batch)
             outputs.extend(batch.outputs)
     label = getattr(engine, "label", engine.mode)
     summary = (
