@@ -17,6 +17,7 @@ Logits match transformers' LlamaForCausalLM / Qwen3ForCausalLM on the same weigh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,9 +25,31 @@ import torch.nn.functional as F
 
 from executor.kvcache import BranchScratch, CacheError, KVCache
 from executor.model.config import ModelConfig, load_config
+from executor.model.matrix import Matrix
 from executor.model.rope import apply_rope, rope_table
 from executor.model.weights import DecoderWeights, LayerWeights, load_weights
 from kernels.branch_attention import branch_attention, branch_trunk_mask
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One layer's matrices (norm weights folded in) and Qwen3's per-head q/k norm weights."""
+
+    qkv: Matrix
+    o: Matrix
+    gate_up: Matrix
+    down: Matrix
+    qk_norm: torch.Tensor | None
+
+    @classmethod
+    def of(cls, lw: LayerWeights) -> _Layer:
+        return cls(
+            Matrix(lw.qkv, lw.qkv_bias),
+            Matrix(lw.o, lw.o_bias),
+            Matrix(lw.gate_up),
+            Matrix(lw.down),
+            lw.qk_norm,
+        )
 
 
 class Decoder:
@@ -42,6 +65,8 @@ class Decoder:
     ) -> None:
         self.config = config
         self.w = weights
+        self.layers = [_Layer.of(lw) for lw in weights.layers]
+        self.lm_head = Matrix(weights.lm_head)
         self.device = torch.device(device)
         self.dtype = dtype
         self.scale = config.head_dim**-0.5
@@ -109,7 +134,7 @@ class Decoder:
     def _qkv(
         self,
         h: torch.Tensor,
-        lw: LayerWeights,
+        lw: _Layer,
         cos: torch.Tensor,
         sin: torch.Tensor,
         b: int,
@@ -117,7 +142,7 @@ class Decoder:
     ) -> tuple[torch.Tensor, ...]:
         """Projections of h [b*n, hidden] -> q [b, H, n, D], k and v [b, H_kv, n, D], roped."""
         c = self.config
-        qkv = F.linear(self._rms(h), lw.qkv, lw.qkv_bias).view(b, n, -1)
+        qkv = lw.qkv(self._rms(h)).view(b, n, -1)
         split = (c.num_heads + c.num_kv_heads) * c.head_dim
         qk = qkv[..., :split].view(b, n, c.num_heads + c.num_kv_heads, c.head_dim)
         if lw.qk_norm is not None:
@@ -128,17 +153,12 @@ class Decoder:
         v = qkv[..., split:].view(b, n, c.num_kv_heads, c.head_dim).transpose(1, 2)
         return q, k, v
 
-    def _attn_out(self, h: torch.Tensor, attn: torch.Tensor, lw: LayerWeights) -> torch.Tensor:
-        """h + o_proj(attn) with attn [tokens, H*D]; the residual add is fused into the matmul."""
-        out = torch.addmm(h, attn, lw.o.t())
-        return out if lw.o_bias is None else out + lw.o_bias
-
-    def _mlp(self, h: torch.Tensor, lw: LayerWeights) -> torch.Tensor:
-        gate, up = F.linear(self._rms(h), lw.gate_up).chunk(2, dim=-1)
-        return torch.addmm(h, F.silu(gate) * up, lw.down.t())
+    def _mlp(self, h: torch.Tensor, lw: _Layer) -> torch.Tensor:
+        gate, up = lw.gate_up(self._rms(h)).chunk(2, dim=-1)
+        return lw.down(F.silu(gate) * up, h)
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
-        return F.linear(self._rms(h), self.w.lm_head)
+        return self.lm_head(self._rms(h))
 
     # -- forward over the trunk --------------------------------------------------------------
     def forward(
@@ -181,7 +201,7 @@ class Decoder:
         base = cache.row_base if rows is None else cache.row_base.index_select(0, rows)
         write_idx = (base[:, :, None] + pos[:, None, :]).view(-1)
         h = self.w.embed[tokens.view(-1)]
-        for i, lw in enumerate(self.w.layers):
+        for i, lw in enumerate(self.layers):
             q, k, v = self._qkv(h, lw, cos, sin, b, n)
             ck, cv = cache.k[i], cache.v[i]
             ck.view(-1, c.head_dim).index_copy_(0, write_idx, k.reshape(-1, c.head_dim))
@@ -192,7 +212,7 @@ class Decoder:
             attn = F.scaled_dot_product_attention(
                 q, keys, values, attn_mask=mask, scale=self.scale, enable_gqa=True
             )
-            h = self._mlp(self._attn_out(h, attn.transpose(1, 2).reshape(b * n, -1), lw), lw)
+            h = self._mlp(lw.o(attn.transpose(1, 2).reshape(b * n, -1), h), lw)
         if logits_at is None:
             return self._logits(h).view(b, n, -1)
         h = h.view(b, n, -1)
@@ -231,7 +251,7 @@ class Decoder:
         cos, sin = self._cos[pos][:, None, None], self._sin[pos][:, None, None]
         mask = branch_trunk_mask(trunk_len, b, kv_len)
         h = self.w.embed[tokens]
-        for i, lw in enumerate(self.w.layers):
+        for i, lw in enumerate(self.layers):
             q, k, v = self._qkv(h, lw, cos, sin, r, 1)
             sk, sv = scratch.k[i, :r], scratch.v[i, :r]
             sk[:, :, depth] = k[:, :, 0]
@@ -245,5 +265,5 @@ class Decoder:
                 sv[:, :, : depth + 1],
                 self.scale,
             )
-            h = self._mlp(self._attn_out(h, attn.reshape(r, -1), lw), lw)
+            h = self._mlp(lw.o(attn.reshape(r, -1), h), lw)
         return self._logits(h)
