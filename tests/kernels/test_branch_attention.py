@@ -65,3 +65,16 @@ def test_trunk_is_read_in_place():
     tv[1, :, 0] += 5.0
     after = branch_attention(q, tk[:, :, :length], tv[:, :, :length], mask, ck, cv, 1.0)
     assert torch.equal(before[:2], after[:2]) and not torch.allclose(before[2:], after[2:])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_branch_attention_on_cuda_bf16():
+    q, tk, tv, tl, ck, cv, length = _inputs((4, 6, 8, 2, 64, 300, 5), torch.bfloat16, seed=5)
+    dev = [t.cuda() for t in (q, tk, tv, tl, ck, cv)]
+    mask = branch_trunk_mask(dev[3], 4, length)
+    got = branch_attention(
+        dev[0], dev[1][:, :, :length], dev[2][:, :, :length], mask, dev[4], dev[5], 0.125
+    )
+    want = branch_attention_reference(q, tk, tv, tl, ck, cv, 0.125)
+    torch.testing.assert_close(got.cpu().float(), want.float(), atol=3e-2, rtol=0)

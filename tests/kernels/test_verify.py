@@ -126,3 +126,12 @@ def test_emitted_tokens_follow_target_law(case):
 def test_broken_verifiers_are_caught(case, verifier):
     first, second, p = _emitted_law(case, verifier)
     assert min(_p_value(first, p[0]), _p_value(second, p[1])) < 1e-3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_verify_on_cuda_matches_reference():
+    proposals, p, q, u, noise, n = _random_case(32, 6, 1000, seed=9, num_proposals=True)
+    got = verify_with_noise(*(t.cuda() for t in (proposals, p, q, u, noise, n)))
+    want = verify_reference(proposals, p, q, u, noise, n)
+    assert torch.equal(got[0].cpu(), want[0]) and torch.equal(got[1].cpu(), want[1])
