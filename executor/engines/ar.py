@@ -39,10 +39,11 @@ class AREngine:
         t_start = batch.clock.now()
         rows = batch.live_rows()
         logits = self.target.forward(
-            batch.pending[:, None], batch.seq_len - 1, self.cache, logits_at=0
+            batch.pending[:, None], self.cache.lengths, self.cache, logits_at=0
         )
         tokens = self.next_tokens(logits, batch)
         batch.seq_len += batch.live
+        self.cache.lengths += batch.live  # every token but the pending one is in the cache
         batch.pending.copy_(tokens)
         host = tokens.tolist()
         verify_s = batch.clock.now() - t_start

@@ -6,7 +6,7 @@ token; recomputing one known position keeps every row's input at two tokens), th
 single-token forwards; every proposal is sampled from ``draft_distribution`` (the same q goes
 to the verifier). (2) verify: the target runs [pending, x_1..x_k] and ``verifier`` returns the
 accepted length and the bonus token. (3) accept: both caches roll back by position bookkeeping
-alone (``seq_len``); nothing is copied. Exactly lossless at any temperature (tests hold it to
+alone (``KVCache.lengths``); nothing is copied. Exactly lossless at any temperature (tests hold it to
 transformers' greedy output and to the target's distribution).
 
 Use through ``executor.engines.common.generate(SDEngine(target, draft, sampling, k), ...)``.
@@ -66,13 +66,14 @@ class SDEngine:
         )
         self.prev = torch.tensor([p[-1] for p in batch.prompts], dtype=torch.long, device=dev)
         prefill_logits(self.draft, self.dcache, batch.prompts)
+        self.dcache.lengths -= 1  # the draft's first forward re-reads the last prompt token
         return prefill_logits(self.target, self.tcache, batch.prompts)
 
     def propose(self, batch: Batch) -> None:
         """Fill ``self.proposals`` (and ``self.q`` when sampling) with k draft tokens per row."""
         s = self.sampling
         x = torch.stack((self.prev, batch.pending), dim=1)
-        logits = self.draft.forward(x, batch.seq_len - 2, self.dcache, logits_at=-1)
+        logits = self.draft.forward(x, self.dcache.lengths, self.dcache, logits_at=-1)
         for i in range(self.k):
             if self.q is None:
                 tok = logits.argmax(dim=-1)
@@ -85,7 +86,7 @@ class SDEngine:
             self.proposals[:, i] = tok
             if i < self.k - 1:
                 logits = self.draft.forward(
-                    tok[:, None], batch.seq_len + i, self.dcache, logits_at=0
+                    tok[:, None], self.dcache.lengths + 2 + i, self.dcache, logits_at=0
                 )
 
     def step(self, batch: Batch) -> None:
@@ -95,7 +96,7 @@ class SDEngine:
         self.propose(batch)
         t_draft = clock.now()
         tokens = torch.cat((batch.pending[:, None], self.proposals), dim=1)
-        logits = self.target.forward(tokens, batch.seq_len - 1, self.tcache)
+        logits = self.target.forward(tokens, self.tcache.lengths, self.tcache)
         accepted, bonus = self.verifier(
             self.proposals, logits, self.q, batch.temperature, generator=batch.generator
         )
@@ -122,8 +123,15 @@ class SDEngine:
         batch.record(t_start, outcomes, verify_s=t_verify - t_draft, draft_s=t_draft - t_start)
 
     def advance(self, batch: Batch, accepted: torch.Tensor, bonus: torch.Tensor) -> None:
-        """Move live rows past the accepted tokens and the bonus; both caches roll back implicitly."""
+        """Move live rows past the accepted tokens and the bonus: rollback is setting lengths, no copy.
+
+        Target cache: every token but the pending one (seq_len - 1). Draft cache: every token but
+        the last two (seq_len - 2), which its next first forward reads again.
+        """
         last_accepted = self.proposals.gather(1, (accepted - 1).clamp(min=0)[:, None])[:, 0]
         self.prev.copy_(torch.where(accepted > 0, last_accepted, batch.pending))
-        batch.seq_len += (accepted + 1) * batch.live
+        step = (accepted + 1) * batch.live
+        batch.seq_len += step
+        self.tcache.lengths += step
+        self.dcache.lengths += step
         batch.pending.copy_(bonus)
