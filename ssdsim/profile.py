@@ -63,7 +63,11 @@ class ForwardLatency:
     attn_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _nonneg("ForwardLatency", self, ("fixed_s", "weight_s", "kv_s", "compute_s", "token_s", "attn_s"))
+        _nonneg(
+            "ForwardLatency",
+            self,
+            ("fixed_s", "weight_s", "kv_s", "compute_s", "token_s", "attn_s"),
+        )
 
     @classmethod
     def from_dict(cls, data: Any, owner: str = "ForwardLatency") -> ForwardLatency:
@@ -126,7 +130,9 @@ class Coverage:
 def _check_cdf(owner: str, name: str, table: Any) -> None:
     check_probs(owner, name, table)
     if any(b < a - 1e-12 for a, b in zip(table, table[1:])):
-        raise fail(owner, name, list(table), "a non-decreasing list c(1), c(2), ... of probabilities")
+        raise fail(
+            owner, name, list(table), "a non-decreasing list c(1), c(2), ... of probabilities"
+        )
 
 
 @dataclass(frozen=True)
@@ -202,13 +208,17 @@ class Chance:
         o = "Chance"
         object.__setattr__(self, "alpha", check_probs(o, "alpha", self.alpha))
         if self.alpha_after_miss is not None:
-            object.__setattr__(self, "alpha_after_miss", check_probs(o, "alpha_after_miss", self.alpha_after_miss))
+            object.__setattr__(
+                self, "alpha_after_miss", check_probs(o, "alpha_after_miss", self.alpha_after_miss)
+            )
         object.__setattr__(self, "alpha_fast", check_probs(o, "alpha_fast", self.alpha_fast))
         if isinstance(self.coverage, dict):
             object.__setattr__(self, "coverage", Coverage.from_dict(self.coverage, f"{o}.coverage"))
         if isinstance(self.temperature_model, dict):
             object.__setattr__(
-                self, "temperature_model", TemperatureModel.from_dict(self.temperature_model, f"{o}.temperature_model")
+                self,
+                "temperature_model",
+                TemperatureModel.from_dict(self.temperature_model, f"{o}.temperature_model"),
             )
         pts = tuple(
             ChancePoint.from_dict(p, f"{o}.points[{i}]") if isinstance(p, dict) else p
@@ -263,7 +273,12 @@ class Profile:
         check_schema_version(o, self.schema_version, PROFILE_SCHEMA_VERSION)
         if not isinstance(self.name, str) or not self.name:
             raise fail(o, "name", self.name, "a non-empty string")
-        for n, cls in (("target", ForwardLatency), ("draft", ForwardLatency), ("link", LinkLatency), ("chance", Chance)):
+        for n, cls in (
+            ("target", ForwardLatency),
+            ("draft", ForwardLatency),
+            ("link", LinkLatency),
+            ("chance", Chance),
+        ):
             v = getattr(self, n)
             if isinstance(v, dict):
                 object.__setattr__(self, n, cls.from_dict(v, f"{o}.{n}"))
