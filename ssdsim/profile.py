@@ -25,6 +25,7 @@ a documented parametric model (``TemperatureModel``) until calibration supplies 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,7 @@ class Coverage:
 
 def _check_cdf(owner: str, name: str, table: Any) -> None:
     check_probs(owner, name, table)
-    if any(b < a - 1e-12 for a, b in zip(table, table[1:])):
+    if any(b < a - 1e-12 for a, b in itertools.pairwise(table)):
         raise fail(
             owner, name, list(table), "a non-decreasing list c(1), c(2), ... of probabilities"
         )
@@ -139,12 +140,16 @@ def _check_cdf(owner: str, name: str, table: Any) -> None:
 class TemperatureModel:
     """Documented parametric effect of temperature T and Saguaro rescale C (used until measured).
 
-    At T > 0, with base values measured at T = 0, C = 1:
-        alpha_i(T, C) = alpha_i * (1 - alpha_temp_slope * min(T, 2)) * (1 - alpha_rescale_slope * (1 - C))
-        beta_reject(T, C) = min(1, beta_reject * (1 + beta_temp_slope * min(T, 2)) * C ** beta_rescale_exponent)
-        beta_bonus(T) = min(1, beta_bonus * (1 + beta_temp_slope * min(T, 2)))
+    Base values are the greedy ones (T = 0, C = 1). With t = min(T, 2) and g = min(T, 1) (the
+    rescale acts only when sampling, fully from T = 1; at T = 0 C has no effect):
+        alpha_i(T, C)     = alpha_i * (1 - alpha_temp_slope * t) * (1 - alpha_rescale_slope * (1 - C) * g)
+        alpha_fast_i(T)   = alpha_fast_i * (1 - alpha_temp_slope * t)      (it does not sample from q')
+        beta_reject(T, C) = min(1, beta_reject * (1 + beta_temp_slope * t) * C ** (beta_rescale_exponent * g))
+        beta_bonus(T)     = min(1, beta_bonus * (1 + beta_temp_slope * t))
+    Measured coverage tables move the same way: 1 - c(F) is multiplied by the beta factor.
     C < 1 moves residual mass onto the draft's top candidates (coverage up) at the price of a
     worse proposal (acceptance down); the bonus after full acceptance comes from p and ignores C.
+    ``ssdsim.chance.chance_at`` applies it, relative to the nearest measured ChancePoint if any.
     """
 
     alpha_temp_slope: float = 0.1
