@@ -36,6 +36,12 @@ def toy() -> Profile:
 
 
 @pytest.fixture
+def make_toy():
+    """The toy profile with fields overridden: ``make_toy(draft=...)``."""
+    return toy_profile
+
+
+@pytest.fixture
 def gpu_like() -> Profile:
     """Roofline latencies with context terms (no closed form; exercises every latency term)."""
     return toy_profile(
