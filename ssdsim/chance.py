@@ -222,49 +222,54 @@ def _nearest_point(
     )
 
 
+def _anchor(chance: Chance, point: ChancePoint | None) -> dict[str, Any]:
+    """The values the model moves from: a measured point (gaps filled) or the greedy base."""
+    if point is None:
+        jit = chance.alpha_after_miss if chance.alpha_after_miss is not None else chance.alpha
+        return {
+            "alpha": chance.alpha,
+            "jit": jit,
+            "fast": chance.alpha_fast,
+            "cov": chance.coverage,
+        }
+    have = model_factors(chance.temperature_model, point.temperature, point.rescale)
+    fast = point.alpha_fast
+    cov = point.coverage
+    return {
+        "alpha": point.alpha,
+        "jit": point.alpha_after_miss if point.alpha_after_miss is not None else point.alpha,
+        "fast": fast if fast is not None else _scale_alpha(chance.alpha_fast, have["alpha_fast"]),
+        "cov": cov
+        if cov is not None
+        else _scale_miss(chance.coverage, have["reject"], have["bonus"]),
+    }
+
+
 def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> ChanceAt:
     """Resolve per-position acceptance and coverage for one run.
 
     A measured ChancePoint at exactly (T, C) is used as is. Otherwise the parametric model
     (``model_factors``) is applied relative to the nearest measured point (distance |dT| + |dC|)
-    or, with no points, to the greedy base values. Missing pieces of a point (jit or fast
-    acceptance, coverage) come from the base values moved by the same model.
+    or, with no points, to the greedy base values. A point without jit acceptance uses its
+    alpha; without fast acceptance or coverage, the base values moved by the model to the
+    point's (T, C).
     """
     if temperature < 0 or not 0 < rescale <= 1:
         raise SchemaError(
-            f"chance_at: got temperature={temperature!r}, rescale={rescale!r}; expected T >= 0, C in (0, 1]"
+            f"chance_at: got temperature={temperature!r}, rescale={rescale!r}; "
+            "expected T >= 0, C in (0, 1]"
         )
-    tm = chance.temperature_model
-    want = model_factors(tm, temperature, rescale)
-    base_jit = chance.alpha_after_miss if chance.alpha_after_miss is not None else chance.alpha
+    want = model_factors(chance.temperature_model, temperature, rescale)
     p = _nearest_point(chance.points, temperature, rescale)
-    exact = (
-        p is not None
-        and abs(p.temperature - temperature) + abs(p.rescale - rescale) <= POINT_TOLERANCE
-    )
     if p is None:
-        anchor = {
-            "alpha": chance.alpha,
-            "jit": base_jit,
-            "fast": chance.alpha_fast,
-            "cov": chance.coverage,
-        }
-        rel = want
+        rel, source = want, "model"
+    elif abs(p.temperature - temperature) + abs(p.rescale - rescale) <= POINT_TOLERANCE:
+        rel, source = {n: 1.0 for n in want}, "point"
     else:
-        have = model_factors(tm, p.temperature, p.rescale)
+        have = model_factors(chance.temperature_model, p.temperature, p.rescale)
         rel = {n: (want[n] / have[n] if have[n] > 0 else want[n]) for n in want}
-        anchor = {
-            "alpha": p.alpha,
-            "jit": p.alpha_after_miss if p.alpha_after_miss is not None else p.alpha,
-            "fast": p.alpha_fast
-            if p.alpha_fast is not None
-            else _scale_alpha(chance.alpha_fast, have["alpha_fast"]),
-            "cov": p.coverage
-            if p.coverage is not None
-            else _scale_miss(chance.coverage, have["reject"], have["bonus"]),
-        }
-        if exact:
-            rel = {n: 1.0 for n in want}
+        source = "point+model"
+    anchor = _anchor(chance, p)
     return ChanceAt(
         temperature=float(temperature),
         rescale=float(rescale),
@@ -272,5 +277,5 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         alpha_jit=_scale_alpha(anchor["jit"], rel["alpha"]),
         alpha_fast=_scale_alpha(anchor["fast"], rel["alpha_fast"]),
         coverage=_scale_miss(anchor["cov"], rel["reject"], rel["bonus"]),
-        source="model" if p is None else ("point" if exact else "point+model"),
+        source=source,
     )

@@ -48,12 +48,13 @@ def forwards_s(
     """Total seconds of ``count`` forwards whose context grows by ``context_step`` each time.
 
     Forward ``i`` (0-based) sees ``context0 + i * context_step`` tokens (autoregressive drafting:
-    step 1; tree decode: step M).
+    step 1; tree decode: step M). Computed for all ``i`` at once (arrays broadcast).
     """
-    total: Any = 0.0
-    for i in range(count):
-        total = total + forward_s(lat, batch, tokens, context0 + i * context_step)
-    return total
+    context0 = np.asarray(context0)
+    steps = np.arange(count).reshape((count,) + (1,) * context0.ndim)
+    contexts = context0 + steps * context_step
+    total = forward_s(lat, np.asarray(batch), tokens, contexts).sum(axis=0)
+    return float(total) if np.ndim(total) == 0 else total
 
 
 def link_s(link: LinkLatency, nbytes: Any) -> Any:

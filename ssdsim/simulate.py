@@ -37,25 +37,13 @@ POLICY_FLAGS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="python -m ssdsim.simulate", description=__doc__.splitlines()[0]
-    )
-    ap.add_argument(
-        "--profile",
-        default=DEFAULT_PROFILE,
-        help=f"preset name or profile JSON file (default {DEFAULT_PROFILE})",
-    )
-    ap.add_argument(
-        "--list-profiles", action="store_true", help="list the preset profiles and exit"
-    )
+def _policy_flags(ap: argparse.ArgumentParser) -> None:
     pol = ap.add_argument_group("policy: --policy FILE, or --mode with its knobs")
     pol.add_argument("--policy", help="policy JSON file (as written by ssdsim.optimize)")
     pol.add_argument("--mode", choices=MODES)
     pol.add_argument("--k", type=int, help="lookahead: draft tokens per step (sd, ssd)")
     pol.add_argument(
-        "--fan-out",
-        help="ssd: k+1 comma-separated integers after a hit (default: 3 at every position)",
+        "--fan-out", help="ssd: k+1 comma-separated integers after a hit (default: 3 each)"
     )
     pol.add_argument(
         "--fan-out-miss", help="ssd: k+1 integers after a miss, same sum (default: --fan-out)"
@@ -66,10 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     pol.add_argument("--auto-threshold", type=int, help="ssd: batch size from which auto uses fast")
     pol.add_argument("--rescale", type=float, help="ssd: Saguaro sampling factor C in (0, 1]")
     pol.add_argument(
-        "--draft-temperature",
-        type=float,
-        help="draft sampling temperature (default: --temperature)",
+        "--draft-temperature", type=float, help="draft temperature (default: --temperature)"
     )
+
+
+def _workload_flags(ap: argparse.ArgumentParser) -> None:
     wl = ap.add_argument_group("workload: --workload FILE, fields overridden by the flags given")
     wl.add_argument("--workload", help="workload JSON file")
     wl.add_argument("--batch-size", type=int)
@@ -79,14 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--prompt-len", type=int, help="prompt tokens per sequence (without a prompt set)"
     )
     wl.add_argument("--num-prompts", type=int, help="sequences in the run, decoded in batches")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m ssdsim.simulate", description=__doc__.splitlines()[0]
+    )
+    ap.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help=f"preset or profile JSON (default {DEFAULT_PROFILE})",
+    )
+    ap.add_argument(
+        "--list-profiles", action="store_true", help="list the preset profiles and exit"
+    )
+    _policy_flags(ap)
+    _workload_flags(ap)
     ap.add_argument(
         "--seed", type=int, help="seed of every random stream (default: the workload's)"
     )
     ap.add_argument(
-        "--engine",
-        choices=tuple(ENGINES),
-        default="fast",
-        help="fast (default) or the SimPy reference",
+        "--engine", choices=tuple(ENGINES), default="fast", help="fast or the SimPy reference"
     )
     ap.add_argument("--trace", help="write the per-step trace (JSON lines) to this file")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object")

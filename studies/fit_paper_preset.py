@@ -134,6 +134,45 @@ def fit(context: float) -> tuple[float, float, float]:
     return float(target_fixed), float(draft_fixed), float(alpha)
 
 
+def provenance(fitted: dict) -> dict:
+    return {
+        "models": {
+            "target": "Llama-3.1-70B-Instruct (bf16, TP=4)",
+            "draft": "Llama-3.2-1B-Instruct (bf16)",
+        },
+        "devices": {"target": "4x H100 SXM 80GB, NVLink", "draft": "1x H100 SXM 80GB"},
+        "dtype": "bfloat16",
+        "derivation": "ssdsim/presets/paper-llama70b-h100.md; studies/fit_paper_preset.py",
+        "fitted": fitted,
+        "fitted_to": {
+            "target.fixed_s": "AR 54.7 tok/s",
+            "draft.fixed_s and chance.alpha": "SD k=6 161.8 and SSD k=7 F=3 255.8 tok/s",
+            "coverage.beta_reject": "SSD hit rate 0.90 at k=7, uniform fan-out 3",
+        },
+    }
+
+
+def simulated_check(prof: Profile, wl) -> dict:
+    """Batch tokens/s of the three published policies, and B=16 as a sanity check."""
+    sims = {
+        m: simulate(prof, p, wl)
+        for m, p in (
+            ("ar", Policy(mode="ar")),
+            ("sd", Policy(mode="sd", k=6)),
+            ("ssd", paper_default()),
+        )
+    }
+    b16 = simulate(
+        prof, Policy(mode="ssd", k=6, fan_out=(3,) * 7), dataclasses.replace(wl, batch_size=16)
+    )
+    return {
+        "simulated_tokens_per_s": {m: s.batch_tokens_per_s for m, s in sims.items()},
+        "paper_tokens_per_s": PAPER,
+        "simulated_ssd_hit_rate": sims["ssd"].hit_rate,
+        "b16_ssd_k6_f3_batch_tokens_per_s": b16.batch_tokens_per_s,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write the preset JSON")
@@ -142,46 +181,25 @@ def main(argv: list[str] | None = None) -> None:
     wl = paper_workload(args.num_prompts)
     context = sum(wl.prompt_len_tokens) / 2 + wl.output_len_tokens[0] / 2
     target_fixed, draft_fixed, alpha = fit(context)
-    prof = build(target_fixed, draft_fixed, alpha)
-    hit = analytic.ssd_b1(prof, paper_default(), 0.0, context).hit_rate
-    prof = dataclasses.replace(prof, description=DESCRIPTION)
-    sims = {
-        "ar": simulate(prof, Policy(mode="ar"), wl),
-        "sd": simulate(prof, Policy(mode="sd", k=6), wl),
-        "ssd": simulate(prof, paper_default(), wl),
+    prof = build(target_fixed, draft_fixed, alpha, DESCRIPTION)
+    fitted = {
+        "target_fixed_s": target_fixed,
+        "draft_fixed_s": draft_fixed,
+        "alpha": alpha,
+        "beta_reject": beta_reject_for(alpha),
     }
     report = {
-        "fitted": {"target_fixed_s": target_fixed, "draft_fixed_s": draft_fixed, "alpha": alpha},
+        "fitted": fitted,
         "derived": derived(),
         "mean_context_tokens": context,
-        "analytic_hit_rate": hit,
-        "simulated_tokens_per_s": {m: s.batch_tokens_per_s for m, s in sims.items()},
-        "paper_tokens_per_s": PAPER,
-        "simulated_ssd_hit_rate": sims["ssd"].hit_rate,
-        "b16_ssd_k6_f3_batch_tokens_per_s": simulate(
-            prof,
-            Policy(mode="ssd", k=6, fan_out=(3,) * 7),
-            dataclasses.replace(wl, batch_size=16, num_prompts=64),
-        ).batch_tokens_per_s,
+        "analytic_hit_rate": analytic.ssd_b1(prof, paper_default(), 0.0, context).hit_rate,
+        **simulated_check(prof, wl),
     }
     print(json.dumps(report, indent=1))
     if args.write:
-        d = prof.to_dict()
-        d["provenance"] = {
-            "models": {
-                "target": "Llama-3.1-70B-Instruct (bf16, TP=4)",
-                "draft": "Llama-3.2-1B-Instruct (bf16)",
-            },
-            "devices": {"target": "4x H100 SXM 80GB, NVLink", "draft": "1x H100 SXM 80GB"},
-            "dtype": "bfloat16",
-            "derivation": "ssdsim/presets/paper-llama70b-h100.md; studies/fit_paper_preset.py",
-            "fitted": {**report["fitted"], "beta_reject": beta_reject_for(alpha)},
-            "fitted_to": {
-                "target.fixed_s": "AR 54.7 tok/s",
-                "draft.fixed_s and chance.alpha": "SD k=6 161.8 and SSD k=7 F=3 255.8 tok/s",
-            },
-        }
-        path = Profile.from_dict(d).save(PRESETS_DIR / "paper-llama70b-h100.json")
+        path = dataclasses.replace(prof, provenance=provenance(fitted)).save(
+            PRESETS_DIR / "paper-llama70b-h100.json"
+        )
         print(f"wrote {path}")
 
 

@@ -124,6 +124,10 @@ def test_measured_points_override_and_anchor():
     exact = ch.chance_at(chance, 0.7, 0.5)
     assert exact.source == "point" and exact.alpha == (0.6, 0.5) and exact.alpha_jit == (0.6, 0.5)
     assert exact.coverage.beta_reject == (0.25,)
+    fast_factor = ch.model_factors(chance.temperature_model, 0.7, 0.5)["alpha_fast"]
+    assert exact.alpha_fast == pytest.approx(
+        (chance.alpha_fast[0] * fast_factor,)
+    )  # gap: base moved to the point
     near = ch.chance_at(chance, 0.8, 0.5)
     assert near.source == "point+model"
     tm = chance.temperature_model
