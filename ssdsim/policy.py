@@ -45,7 +45,7 @@ class Policy:
         fan_out: ssd only; k+1 integers, the number of bonus-token candidates prepared at each
             accepted length 0..k for sequences whose last request was a cache hit.
         fan_out_miss: ssd only; the same for sequences whose last request missed (same sum).
-        rescale: Saguaro sampling factor C in (0, 1]: the draft's top candidates are scaled by C
+        rescale: ssd only; Saguaro sampling factor C in (0, 1]: the draft's top candidates are scaled by C
             before sampling (1 = plain sampling). Has no effect at temperature 0.
         fallback: what supplies the next speculation on a cache miss: ``jit`` (the draft decodes
             k tokens for the missed rows), ``fast`` (a cheap n-gram speculator in the target

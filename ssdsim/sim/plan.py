@@ -102,10 +102,11 @@ def make_plan(
             f"at most Profile.max_context_tokens - (k+1) = {profile.max_context_tokens - policy.k - 1} "
             f"for profile {profile.name!r}",
         )
-    at = chance_at(profile.chance, workload.temperature, policy.rescale)
-    k = policy.k
-    miss_kind = policy.fallback_for(workload.batch_size) if policy.mode == "ssd" else "hit"
     ssd = policy.mode == "ssd"
+    # Saguaro's rescale applies to SSD's tree and jit sampling only (not to SD's drafting).
+    at = chance_at(profile.chance, workload.temperature, policy.rescale if ssd else 1.0)
+    k = policy.k
+    miss_kind = policy.fallback_for(workload.batch_size) if ssd else "hit"
     draft_t = (
         policy.draft_temperature if policy.draft_temperature is not None else workload.temperature
     )
