@@ -15,6 +15,7 @@ the raw times). ``--write-preset`` also writes ``ssdsim/presets/embedded-cpu.jso
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import statistics
@@ -58,22 +59,24 @@ def build(shape: dict) -> LlamaForCausalLM:
 
 @torch.no_grad()
 def time_forward(model: LlamaForCausalLM, b: int, n: int, c: int, reps: int) -> tuple[float, float]:
-    """(min, median) seconds of one forward of b x n tokens after a prefilled cache of c tokens.
+    """(median thread CPU seconds, minimum wall seconds) of one forward of b x n tokens over c cached.
 
-    The fit uses the minimum: on a shared machine it is the least disturbed by other processes.
+    The fit uses the thread's CPU time: with one torch thread it is the forward's cost, and unlike
+    wall time it does not count the time other processes on this shared machine hold the core.
     """
     ids = torch.randint(0, 4096, (b, c))
     cache = DynamicCache()
     model(input_ids=ids, past_key_values=cache, use_cache=True)
     new = torch.randint(0, 4096, (b, n))
     pos = torch.arange(c, c + n).expand(b, n)
-    times = []
+    cpu, wall = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, w0 = time.thread_time(), time.perf_counter()
         model(input_ids=new, position_ids=pos, past_key_values=cache, use_cache=True)
-        times.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - t0)
+        wall.append(time.perf_counter() - w0)
         cache.crop(-n)  # back to c cached tokens
-    return min(times), statistics.median(times)
+    return statistics.median(cpu), min(wall)
 
 
 def fit(rows: list[tuple[int, int, int, float, float]]) -> dict:
@@ -98,7 +101,7 @@ DESCRIPTION = (
     "a ~12M-parameter Llama target (hidden 384, 6 layers) and a ~1.7M draft (hidden 192, 2 layers), "
     "vocab 4096, float32, one torch thread per process on its own core, gloo + shared memory link. "
     "Forward latencies MEASURED with Hugging Face LlamaForCausalLM (random init, DynamicCache, one "
-    "thread, minimum of repeats on a shared 2-core machine) and fitted as fixed + per token + "
+    "thread; per point the least disturbed of several runs on a shared 2-core machine) and fitted as fixed + per token + "
     "attention + KV terms (studies/measure_cpu_forward.py); our own decoder will differ. "
     "ASSUMED: link 100 us per message + 0.2 ns/byte; acceptance 0.73 per position; coverage "
     "1 - c(F) = 0.4/F after a rejection (top-5 0.92), bonus beta 0.27 = 1 - alpha; fast speculator "
@@ -149,6 +152,11 @@ def preset(fits: dict, source: dict) -> Profile:
                 "torch": source.get("torch"),
                 "fits": fits,
                 "script": "studies/measure_cpu_forward.py",
+                "runs": len(source.get("merged_from", [None])),
+                "seconds_by_b_n_c": {
+                    m: [[*r[:3], r[3]] for r in source[m]["rows_b_n_c_cpu_s_wall_s"]]
+                    for m in MODELS
+                },
             },
             "provisional": True,
         },
@@ -160,26 +168,44 @@ def measure(reps: int) -> dict:
     out: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     for name, shape in MODELS.items():
         model = build(shape)
-        params = sum(p.numel() for p in model.parameters())
         rows = []
-        for b in GRID_B:
-            for n in GRID_N:
-                for c in GRID_C:
-                    t_min, t_med = time_forward(model, b, n, c, reps)
-                    logging.info(
-                        "%s B=%d n=%d c=%d: min %.3f ms, median %.3f ms",
-                        name,
-                        b,
-                        n,
-                        c,
-                        t_min * 1e3,
-                        t_med * 1e3,
-                    )
-                    rows.append((b, n, c, t_min, t_med))
+        for b, n, c in itertools.product(GRID_B, GRID_N, GRID_C):
+            cpu_s, wall_s = time_forward(model, b, n, c, reps)
+            logging.info(
+                "%s B=%d n=%d c=%d: cpu %.2f ms, wall min %.2f ms",
+                name,
+                b,
+                n,
+                c,
+                cpu_s * 1e3,
+                wall_s * 1e3,
+            )
+            rows.append((b, n, c, cpu_s, wall_s))
         out[name] = {
-            "params": params,
+            "params": sum(p.numel() for p in model.parameters()),
             "fit": fit(rows),
-            "rows_b_n_c_min_s_median_s": [list(r) for r in rows],
+            "rows_b_n_c_cpu_s_wall_s": [list(r) for r in rows],
+        }
+    return out
+
+
+def merge(paths: list[str]) -> dict:
+    """Refit saved measurements; with several files each point keeps its least disturbed time."""
+    runs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            runs.append(json.load(fh))
+    out: dict = {"torch": runs[0].get("torch"), "merged_from": paths}
+    for name in MODELS:
+        best: dict[tuple[int, int, int], float] = {}
+        for run in runs:
+            for b, n, c, *times in run[name]["rows_b_n_c_cpu_s_wall_s"]:
+                best[(b, n, c)] = min(best.get((b, n, c), float("inf")), *times)
+        rows = [(*key, t, t) for key, t in sorted(best.items())]
+        out[name] = {
+            "params": runs[0][name]["params"],
+            "fit": fit(rows),
+            "rows_b_n_c_cpu_s_wall_s": rows,
         }
     return out
 
@@ -187,19 +213,15 @@ def measure(reps: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=15)
-    ap.add_argument("--from-json", help="refit a saved measurement instead of measuring")
+    ap.add_argument(
+        "--from-json", nargs="+", help="refit saved measurements (several: minimum per point)"
+    )
     ap.add_argument(
         "--write-preset", action="store_true", help="write ssdsim/presets/embedded-cpu.json"
     )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    if args.from_json:
-        with open(args.from_json, encoding="utf-8") as fh:
-            out = json.load(fh)
-        for name in MODELS:
-            out[name]["fit"] = fit([tuple(r) for r in out[name]["rows_b_n_c_min_s_median_s"]])
-    else:
-        out = measure(args.reps)
+    out = merge(args.from_json) if args.from_json else measure(args.reps)
     print(json.dumps(out, indent=1))
     if args.write_preset:
         path = preset({m: out[m]["fit"] for m in MODELS}, out).save(
