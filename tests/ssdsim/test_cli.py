@@ -123,3 +123,22 @@ def test_policy_file_with_a_typo(capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["--policy", str(bad)])
     assert e.value.code == 2 and "unknown field(s) 'fanout'" in capsys.readouterr().err
+
+
+def test_profile_and_workload_file_errors(capsys, tmp_path):
+    prof = tmp_path / "prof.json"
+    prof.write_text(json.dumps({"name": "x", "target": {"fixed": 1.0}, "draft": {}}))
+    with pytest.raises(SystemExit) as e:
+        main(["--profile", str(prof), "--mode", "ar"])
+    err = capsys.readouterr().err
+    assert (
+        e.value.code == 2
+        and "--profile:" in err
+        and "Profile.target: unknown field(s) 'fixed'" in err
+    )
+    bad = tmp_path / "w.json"
+    bad.write_text("{not json")
+    with pytest.raises(SystemExit) as e:
+        main(["--mode", "ar", "--workload", str(bad)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--workload:" in err and "is not valid JSON" in err
