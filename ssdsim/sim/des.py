@@ -38,7 +38,7 @@ def _one_device(env: simpy.Environment, mode: str, costs: StepCosts, tl: Timelin
     """AR and SD: draft (SD) and target share one device, one step after another."""
     device = simpy.Resource(env, capacity=1)
     drafts = costs.draft or [0.0] * len(costs.verify)
-    for d, v in zip(drafts, costs.verify, strict=False):
+    for d, v in zip(drafts, costs.verify, strict=True):
         tl.start.append(env.now)
         with device.request() as slot:
             yield slot

@@ -46,10 +46,10 @@ class Recorder:
         self.end += tl.end
         self.verify += costs.verify
         if ssd:
-            self.draft += [j + f for j, f in zip(costs.draft, costs.fast, strict=False)]
-            self.wait += [s - a for s, a in zip(tl.serve, tl.arrive, strict=False)]
-            self.link += [q + r for q, r in zip(costs.link_req, costs.link_resp, strict=False)]
-            self.draft_busy += [j + p for j, p in zip(costs.draft, costs.prespec, strict=False)]
+            self.draft += [j + f for j, f in zip(costs.draft, costs.fast, strict=True)]
+            self.wait += [s - a for s, a in zip(tl.serve, tl.arrive, strict=True)]
+            self.link += [q + r for q, r in zip(costs.link_req, costs.link_resp, strict=True)]
+            self.draft_busy += [j + p for j, p in zip(costs.draft, costs.prespec, strict=True)]
         else:
             self.draft += costs.draft or [0.0] * n
             self.wait += [0.0] * n

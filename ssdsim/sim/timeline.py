@@ -42,7 +42,7 @@ def run_fast(mode: str, costs: StepCosts, t0: float) -> Timeline:
     end = t0
     if mode != "ssd":
         drafts = costs.draft or [0.0] * len(costs.verify)
-        for d, v in zip(drafts, costs.verify, strict=False):
+        for d, v in zip(drafts, costs.verify, strict=True):
             tl.start.append(end)
             vstart = end + d if mode == "sd" else end
             end = vstart + v
@@ -57,7 +57,7 @@ def run_fast(mode: str, costs: StepCosts, t0: float) -> Timeline:
         costs.fast,
         costs.verify,
         costs.prespec,
-        strict=False,
+        strict=True,
     ):
         arrive = end + req
         serve = arrive if arrive >= free else free

@@ -36,14 +36,14 @@ def test_arrays_match_scalars():
     c = np.array([10.0, 100.0, 500.0, 900.0])
     arr = lat.forward_s(GPU, b, 8, c)
     assert arr.tolist() == [
-        lat.forward_s(GPU, int(x), 8, float(y)) for x, y in zip(b, c, strict=False)
+        lat.forward_s(GPU, int(x), 8, float(y)) for x, y in zip(b, c, strict=True)
     ]
     seq = lat.forwards_s(GPU, b, 3, c, 3, 4)
     assert np.allclose(
         seq,
         [
             sum(lat.forward_s(GPU, int(x), 3, float(y) + 3 * i) for i in range(4))
-            for x, y in zip(b, c, strict=False)
+            for x, y in zip(b, c, strict=True)
         ],
     )
 
