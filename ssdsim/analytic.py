@@ -27,6 +27,22 @@ from ssdsim.chance import ChanceAt, accept_pmf, chance_at, coverage_for, hit_pro
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
 
+__all__ = [
+    "SSDB1",
+    "accept_pmf",
+    "allocate",
+    "ar_tokens_per_s",
+    "fan_out_gains",
+    "hit_rate",
+    "optimal_fan_out",
+    "proportional_fan_out",
+    "sd_step_s",
+    "sd_tokens_per_s",
+    "sd_tokens_per_step",
+    "ssd_b1",
+    "stationary_hit_rate",
+]
+
 
 def sd_tokens_per_step(alpha: float | Sequence[float], k: int) -> float:
     """E[A + 1]; for an i.i.d. rate a this is (1 - a^(k+1)) / (1 - a)."""
