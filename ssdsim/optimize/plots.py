@@ -23,7 +23,7 @@ DPI = 90
 
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -85,36 +85,39 @@ def plot_fan_out(
         ax.bar([x + 0.2 for x in xs], opt, width=0.4, label=f"analytic optimum (hit {h_opt:.3f})")
         ax.set_title(f"fan-out {title}, k={p.k}, M={p.budget}", fontsize=9)
         ax.set_xlabel("accepted length j")
+        ax.set_xticks(xs)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("fan-out F_j")
     return _save(fig, path)
 
 
 def plot_speedups(summary: dict[str, Any], path: Path) -> Path:
-    """Re-evaluated tokens/s of the best policy and the baselines, with speedups over AR."""
+    """Re-evaluated tokens/s of the best policy and the baselines (horizontal bars), with speedups."""
     from ssdsim.optimize.report import table_rows
 
-    rows = table_rows(summary)
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    names = [f"{title}\n{r['label']}" for title, r in rows]
+    rows = table_rows(summary)[::-1]  # best on top
+    fig, ax = plt.subplots(figsize=(8.0, 0.8 + 0.6 * len(rows)))
     values = [r["tokens_per_s"] for _, r in rows]
     errs = [r["tokens_per_s_std"] for _, r in rows]
-    bars = ax.bar(range(len(rows)), values, yerr=errs, color=[f"C{i}" for i in range(len(rows))])
-    for b, (_, r) in zip(bars, rows, strict=True):
-        speed = r.get("speedup_vs_ar")
-        if speed:
-            ax.annotate(
-                f"{speed:.2f}x AR",
-                (b.get_x() + b.get_width() / 2, b.get_height()),
-                ha="center",
-                va="bottom",
-                fontsize=8,
-            )
-    ax.set_xticks(range(len(rows)), names, fontsize=6)
-    ax.set_ylabel("tokens/s per sequence")
+    ax.barh(
+        range(len(rows)),
+        values,
+        xerr=errs,
+        color=[f"C{len(rows) - 1 - i}" for i in range(len(rows))],
+    )
+    for i, (_, r) in enumerate(rows):
+        speed = (
+            f"{r['speedup_vs_ar']:.2f}x AR, {r['speedup_vs_sd']:.2f}x SD"
+            if r.get("speedup_vs_sd")
+            else ""
+        )
+        ax.text(r["tokens_per_s"], i, f" {r['tokens_per_s']:.1f}  {speed}", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), [f"{title}\n{r['label']}" for title, r in rows], fontsize=6)
+    ax.set_xlim(0, max(values) * 1.45)
+    ax.set_xlabel("tokens/s per sequence (re-evaluated)")
+    work = summary["workload"]
     ax.set_title(
-        f"{summary['profile']}  B={summary['workload']['batch_size']}  T={summary['workload']['temperature']:g}",
-        fontsize=9,
+        f"{summary['profile']}  B={work['batch_size']}  T={work['temperature']:g}", fontsize=9
     )
     return _save(fig, path)
 
@@ -182,4 +185,46 @@ def plot_sweep(table: dict[str, Any], path: Path) -> Path:
     axes[0][0].set_ylabel("speedup over AR (tokens/s per sequence)")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(table["profile"], fontsize=9)
+    return _save(fig, path)
+
+
+def plot_sweep_policies(table: dict[str, Any], path: Path) -> Path:
+    """How the best SSD policy changes with batch size: k, budget M and rescale C, per temperature
+    (filled markers: jit fallback, hollow: fast)."""
+    temps = sorted({r["temperature"] for r in table["points"]})
+    fig, axes = plt.subplots(1, 3, figsize=(10.0, 3.2))
+    for i, t in enumerate(temps):
+        rows = sorted(
+            (r for r in table["points"] if r["temperature"] == t and r["best_ssd"]),
+            key=lambda r: r["batch_size"],
+        )
+        pols = [r["best_ssd_policy"] for r in rows]
+        bs = [r["batch_size"] for r in rows]
+        for ax, values in zip(
+            axes,
+            (
+                [p["k"] for p in pols],
+                [sum(p["fan_out"]) for p in pols],
+                [p["rescale"] for p in pols],
+            ),
+            strict=True,
+        ):
+            ax.plot(bs, values, color=f"C{i}", lw=1, label=f"T={t:g}")
+            for b, v, p in zip(bs, values, pols, strict=True):
+                ax.plot(
+                    b,
+                    v,
+                    "o",
+                    ms=5,
+                    color=f"C{i}",
+                    mfc=f"C{i}" if p["fallback"] == "jit" else "none",
+                )
+    for ax, name in zip(axes, ("lookahead k", "cache budget M", "rescale C"), strict=True):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size B")
+        ax.set_title(name, fontsize=9)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(
+        f"{table['profile']}: best SSD policy (filled: jit fallback, hollow: fast)", fontsize=9
+    )
     return _save(fig, path)

@@ -14,6 +14,7 @@ Never imports torch, executor or kernels.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import optuna
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from ssdsim.optimize.objective import FIXED_POLICY_ATTR, RESULT_ATTR, Objective
 from ssdsim.optimize.space import RATIO_RANGE, RESCALE_RANGE, SearchSpace, policy_from_trial
+from ssdsim.optimize.storage import complete_count
 from ssdsim.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -125,24 +127,35 @@ def _best_ssd(study: optuna.Study) -> FrozenTrial | None:
     return max(done, key=lambda t: t.value) if done else None
 
 
-def polish(study: optuna.Study, objective: Objective, budget: int, progress: bool = False) -> int:
-    """Hill-climb from the best SSD trial for at most ``budget`` trials; returns the trials run.
+def polish(
+    study: optuna.Study,
+    objective: Objective,
+    target: int,
+    progress: bool = False,
+    deadline: float | None = None,
+) -> int:
+    """Hill-climb from the best SSD trial until the study holds ``target`` finished trials (all
+    workers together) or ``time.monotonic()`` passes ``deadline``; returns the trials this call ran.
 
     First improvement: neighbours are tried ``CHUNK`` at a time, and the climb restarts from the
     new best as soon as a chunk improves on it; it stops when no untried neighbour is left.
     """
-    seen = {
-        t.user_attrs[RESULT_ATTR]["label"]
-        for t in study.get_trials(deepcopy=False)
-        if RESULT_ATTR in t.user_attrs
-    }
+    labels = (
+        t.user_attrs.get(RESULT_ATTR, {}).get("label") for t in study.get_trials(deepcopy=False)
+    )
+    seen = {label for label in labels if label}
     used = 0
-    bar = tqdm(total=budget, desc="polish", disable=not progress, leave=False)
-    while used < budget:
+    bar = tqdm(
+        total=max(0, target - complete_count(study)),
+        desc="polish",
+        disable=not progress,
+        leave=False,
+    )
+    while (left := target - complete_count(study)) > 0 and (
+        deadline is None or time.monotonic() < deadline
+    ):
         best = _best_ssd(study)
-        batch = (
-            _untried(best, objective, seen, min(CHUNK, budget - used)) if best is not None else []
-        )
+        batch = _untried(best, objective, seen, min(CHUNK, left)) if best is not None else []
         if not batch:
             break
         for params in batch:

@@ -27,7 +27,13 @@ from ssdsim.optimize.polish import polish
 from ssdsim.optimize.select import Result, summarize
 from ssdsim.optimize.settings import Settings, search_workload, space_for
 from ssdsim.optimize.space import SearchSpace
-from ssdsim.optimize.storage import fail_stale_trials, open_storage, open_study, study_name
+from ssdsim.optimize.storage import (
+    complete_count,
+    fail_stale_trials,
+    open_storage,
+    open_study,
+    study_name,
+)
 from ssdsim.optimize.theory import allocator
 from ssdsim.profile import Profile
 from ssdsim.workload import Workload
@@ -63,10 +69,6 @@ def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
         )
 
 
-def _complete(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
-
 def _sample_until(
     study: optuna.Study,
     objective: Objective,
@@ -75,7 +77,7 @@ def _sample_until(
     deadline: float | None,
 ) -> None:
     """Let the sampler run until the study holds ``target`` finished trials (or the deadline)."""
-    remaining = target - _complete(study)
+    remaining = target - complete_count(study)
     left_s = None if deadline is None else deadline - time.monotonic()
     if remaining <= 0 or (left_s is not None and left_s <= 0):
         return
@@ -92,15 +94,15 @@ def run_study(study: optuna.Study, objective: Objective, settings: Settings) -> 
     """Run until the study holds ``n_trials`` finished trials or the timeout passes: the sampler
     first, the last ``polish_fraction`` of the trials on a local polish (polish.py), and the
     sampler again for whatever the polish leaves unused."""
-    if _complete(study) >= settings.n_trials:
-        log.info("study %s already holds %d finished trials", study.study_name, _complete(study))
+    if complete_count(study) >= settings.n_trials:
+        log.info(
+            "study %s already holds %d finished trials", study.study_name, complete_count(study)
+        )
         return
     deadline = None if settings.timeout_s is None else time.monotonic() + settings.timeout_s
     n_polish = int(settings.n_trials * settings.polish_fraction)
     _sample_until(study, objective, settings.n_trials - n_polish, settings, deadline)
-    left = settings.n_trials - _complete(study)
-    if left > 0 and (deadline is None or time.monotonic() < deadline):
-        polish(study, objective, left, settings.progress)
+    polish(study, objective, settings.n_trials, settings.progress, deadline)
     _sample_until(study, objective, settings.n_trials, settings, deadline)
 
 

@@ -117,6 +117,11 @@ def open_study(storage: BaseStorage, name: str, config: dict[str, Any]) -> optun
     return study
 
 
+def complete_count(study: optuna.Study) -> int:
+    """Finished trials of the study, all workers together."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from ssdsim.optimize import report
 from ssdsim.optimize.search import optimize
 from ssdsim.optimize.select import Result
@@ -54,7 +56,8 @@ def point_row(
     b: int, t: float, summary: dict[str, Any], fallbacks: dict[str, float]
 ) -> dict[str, Any]:
     base = summary["baselines"]
-    ssd = summary.get("best_ssd", summary["best"])
+    found = summary.get("best_ssd", summary["best"])
+    ssd = found if found["policy"]["mode"] == "ssd" else None
 
     def tps(entry: dict[str, Any] | None) -> float | None:
         return entry["tokens_per_s"] if entry else None
@@ -65,9 +68,10 @@ def point_row(
         "best": summary["best"]["label"],
         "best_policy": summary["best"]["policy"],
         "best_tokens_per_s": summary["best"]["tokens_per_s"],
-        "best_ssd": ssd["label"] if ssd["policy"]["mode"] == "ssd" else None,
-        "best_ssd_tokens_per_s": tps(ssd) if ssd["policy"]["mode"] == "ssd" else None,
-        "best_ssd_hit_rate": ssd.get("hit_rate") if ssd["policy"]["mode"] == "ssd" else None,
+        "best_ssd": ssd["label"] if ssd else None,
+        "best_ssd_tokens_per_s": tps(ssd),
+        "best_ssd_hit_rate": ssd["hit_rate"] if ssd else None,
+        "best_ssd_policy": ssd["policy"] if ssd else None,
         "sd": base["sd"]["label"] if "sd" in base else None,
         "sd_tokens_per_s": tps(base.get("sd")),
         "ar_tokens_per_s": tps(base.get("ar")),
@@ -84,17 +88,18 @@ def sweep(
     temperatures: Sequence[float],
     settings: Settings,
     out_dir: Path | None = None,
+    show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run every point's study (resuming those already run); returns the sweep table as a dict."""
     rows = []
-    for t in temperatures:
-        for b in batch_sizes:
-            work = dataclasses.replace(workload, batch_size=b, temperature=t)
-            result = optimize(profile, work, settings)
-            summary = report.summary_dict(result, profile, work, settings)
-            if out_dir is not None:
-                report.write_outputs(result, summary, out_dir / f"B{b}_T{t:g}")
-            rows.append(point_row(b, t, summary, best_by_fallback(result, b)))
+    points = [(t, b) for t in temperatures for b in batch_sizes]
+    for t, b in tqdm(points, desc="sweep", unit="study", disable=not show_progress):
+        work = dataclasses.replace(workload, batch_size=b, temperature=t)
+        result = optimize(profile, work, settings)
+        summary = report.summary_dict(result, profile, work, settings)
+        if out_dir is not None:
+            report.write_outputs(result, summary, out_dir / f"B{b}_T{t:g}")
+        rows.append(point_row(b, t, summary, best_by_fallback(result, b)))
     thresholds = {
         f"{t:g}": auto_threshold(
             [(r["batch_size"], r["best_by_fallback"]) for r in rows if r["temperature"] == t]
@@ -138,7 +143,15 @@ def format_sweep(table: dict[str, Any]) -> str:
 
 def run_sweep(job: Any, settings: Settings, plots: bool = True) -> dict[str, Any]:
     """CLI entry: run the sweep of ``job`` (see cli.Job), print the table, write the figure."""
-    table = sweep(job.profile, job.workload, job.batch_sizes, job.temperatures, settings, job.out)
+    table = sweep(
+        job.profile,
+        job.workload,
+        job.batch_sizes,
+        job.temperatures,
+        settings,
+        job.out,
+        settings.progress,
+    )
     print(format_sweep(table))
     if plots:
         from ssdsim.optimize.plots import plot_sweep

@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from ssdsim import SchemaError
+from ssdsim.optimize.polish import CHUNK
 from ssdsim.optimize.storage import fail_stale_trials, open_storage, open_study, study_name
 
 PROFILE = "paper-llama70b-h100"
@@ -106,7 +107,9 @@ def test_two_workers_share_one_study(tmp_path):
     done = trials(journal)
     workers = {t.user_attrs["worker"] for t in done}
     assert len(workers) == 2  # both processes ran trials of the one study
-    assert n <= len(done) <= n + 1  # together they stop at the target (a last trial may overlap)
+    assert (
+        n <= len(done) <= n + CHUNK
+    )  # together they stop at the target (their last chunks may overlap)
     labels = [t.user_attrs.get("seed_label") for t in done if t.user_attrs.get("seed_label")]
     assert {"ar", "paper-default", "sd k=1"} <= set(labels)
 
