@@ -8,7 +8,7 @@ SSD against batch size, per temperature) and ``figures/paper_sweep_policy.png`` 
 rescale C and fallback of the best SSD policy). Studies are kept in the default storage, so an
 interrupted run resumes. About 10-15 minutes on a shared 2-core machine.
 
-    python studies/beyond_paper.py [--n-trials 200] [--batch-sizes 1,2,4,8,16,32,64] [--temperatures 0,0.7,1]
+    python studies/beyond_paper.py [--n-trials 200] [--batch-sizes 1,2,4,8,16,32,64,128,256] [--temperatures 0,0.7,1]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n-trials", type=int, default=200)
-    ap.add_argument("--batch-sizes", default="1,2,4,8,16,32,64")
+    ap.add_argument("--batch-sizes", default="1,2,4,8,16,32,64,128,256")
     ap.add_argument("--temperatures", default="0,0.7,1")
     ap.add_argument("--storage", help="Optuna storage (default: the optimizer's journal)")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "beyond_paper")

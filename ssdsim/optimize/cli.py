@@ -37,6 +37,14 @@ from ssdsim.workload import Workload
 log = logging.getLogger("ssdsim.optimize")
 DEFAULT_PROFILE = "embedded-cpu"
 DEFAULT_OUT = Path("out/optimize")
+EPILOG = """examples:
+  python -m ssdsim.optimize                                   # embedded-cpu, B=1, T=0
+  python -m ssdsim.optimize --profile paper-llama70b-h100 --n-trials 500 --out out/paper
+  python -m ssdsim.optimize --batch-sizes 1,4,16 --temperatures 0,1   # one study per point
+
+Studies persist (default storage above): rerun a command to resume it or to reprint its answer.
+At a fixed batch size 'auto' equals jit or fast, so it is searched only when --fallbacks names it;
+a sweep reports the batch size from which fast beats jit (auto's threshold)."""
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _UNITS.update({"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40})
 
@@ -84,7 +92,11 @@ def _positive(kind: type, minimum: float) -> object:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m ssdsim.optimize", description=__doc__.split("\n\n")[0]
+        prog="python -m ssdsim.optimize",
+        description="Find the SSD (Saguaro) policy with the highest simulated decode throughput for a\n"
+        "profile, batch size and temperature, beside AR, the best SD and the paper's default SSD.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--profile",
@@ -148,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-budget",
         type=_positive(int, 1),
-        default=64,
+        default=256,
         help="largest cache budget M (default: %(default)s)",
     )
     p.add_argument(

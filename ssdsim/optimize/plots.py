@@ -189,40 +189,43 @@ def plot_sweep(table: dict[str, Any], path: Path) -> Path:
 
 
 def plot_sweep_policies(table: dict[str, Any], path: Path) -> Path:
-    """How the best SSD policy changes with batch size: k, budget M and rescale C, per temperature
-    (filled markers: jit fallback, hollow: fast)."""
+    """How the best SSD policy changes with batch size: k, budget M and rescale C (T > 0 only),
+    per temperature (filled markers: jit fallback, hollow: fast)."""
     temps = sorted({r["temperature"] for r in table["points"]})
     fig, axes = plt.subplots(1, 3, figsize=(10.0, 3.2))
+    knobs = (
+        ("k", lambda p: p["k"]),
+        ("M", lambda p: sum(p["fan_out"])),
+        ("C", lambda p: p["rescale"]),
+    )
     for i, t in enumerate(temps):
         rows = sorted(
             (r for r in table["points"] if r["temperature"] == t and r["best_ssd"]),
             key=lambda r: r["batch_size"],
         )
-        pols = [r["best_ssd_policy"] for r in rows]
-        bs = [r["batch_size"] for r in rows]
-        for ax, values in zip(
-            axes,
-            (
-                [p["k"] for p in pols],
-                [sum(p["fan_out"]) for p in pols],
-                [p["rescale"] for p in pols],
-            ),
-            strict=True,
-        ):
-            ax.plot(bs, values, color=f"C{i}", lw=1, label=f"T={t:g}")
-            for b, v, p in zip(bs, values, pols, strict=True):
+        for ax, (name, knob) in zip(axes, knobs, strict=True):
+            if name == "C" and t == 0:
+                continue  # the rescale does nothing at T = 0 and is not searched there
+            points = [
+                (r["batch_size"], knob(r["best_ssd_policy"]), r["best_ssd_policy"]["fallback"])
+                for r in rows
+            ]
+            ax.plot(
+                [b for b, _, _ in points],
+                [v for _, v, _ in points],
+                color=f"C{i}",
+                lw=1,
+                label=f"T={t:g}",
+            )
+            for b, v, fallback in points:
                 ax.plot(
-                    b,
-                    v,
-                    "o",
-                    ms=5,
-                    color=f"C{i}",
-                    mfc=f"C{i}" if p["fallback"] == "jit" else "none",
+                    b, v, "o", ms=5, color=f"C{i}", mfc=f"C{i}" if fallback == "jit" else "none"
                 )
-    for ax, name in zip(axes, ("lookahead k", "cache budget M", "rescale C"), strict=True):
+    axes[2].set_ylim(0, 1.05)
+    for ax, title in zip(axes, ("lookahead k", "cache budget M", "rescale C (T > 0)"), strict=True):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size B")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(title, fontsize=9)
     axes[0].legend(fontsize=7)
     fig.suptitle(
         f"{table['profile']}: best SSD policy (filled: jit fallback, hollow: fast)", fontsize=9

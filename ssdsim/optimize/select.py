@@ -104,7 +104,9 @@ def summarize(
         study_name=study.study_name,
         storage=describe_storage(settings.storage),
         n_trials=len(trials),
-        search_values={r["label"]: v for v, r in ssd + sd},
+        search_values={
+            r["label"]: v for mode in ("ar", "sd", "ssd") for v, r in best_by_label(trials, mode)
+        },
         history=[
             {"number": t.number, "value": t.value, **t.user_attrs[RESULT_ATTR]} for t in trials
         ],

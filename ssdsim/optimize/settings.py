@@ -41,7 +41,7 @@ class Settings:
     seed: int = 0
     cache_memory_bytes: int | None = None
     k_max: int = 16
-    m_max: int = 64
+    m_max: int = 256
     fallbacks: tuple[str, ...] = ("jit", "fast")
     families: tuple[str, ...] = FAMILIES
     miss_families: tuple[str, ...] = MISS_FAMILIES

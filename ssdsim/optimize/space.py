@@ -57,7 +57,7 @@ class SearchSpace:
     batch_size: int = 1
     temperature: float = 0.0
     k_max: int = 16
-    m_max: int = 64
+    m_max: int = 256
     families: tuple[str, ...] = FAMILIES
     miss_families: tuple[str, ...] = MISS_FAMILIES
     fallbacks: tuple[str, ...] = FALLBACKS
