@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import socket
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,9 @@ def open_storage(url: str | None) -> BaseStorage:
         return InMemoryStorage()
     scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
     if scheme in RDB_SCHEMES:
-        return RDBStorage(url, heartbeat_interval=30, grace_period=120)
+        with warnings.catch_warnings():  # the heartbeat is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, heartbeat_interval=30, grace_period=120)
     if scheme == "redis":
         from optuna.storages.journal import JournalRedisBackend
 

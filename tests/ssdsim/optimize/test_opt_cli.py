@@ -115,3 +115,25 @@ def test_run_writes_policy_summary_and_figures(tmp_path, cache, capsys):
     assert main([*argv, "--quiet", "--top-n", "2", "--reeval-seeds", "2", "--no-plots"]) == 0
     again = json.loads((out / "summary.json").read_text())
     assert again["n_trials"] == 40 and again["best"]["tokens_per_s"] == best["tokens_per_s"]
+
+
+def test_infeasible_policies_are_never_the_best(tmp_path, cache, capsys):
+    """1 MiB of draft memory holds B*M*k <= 54 cached tokens on embedded-cpu (vocab 4096 x 4 bytes
+    + 3 KiB of KV each): the paper's default (k=7, M=24) does not fit and must not win."""
+    out = tmp_path / "out"
+    argv = [
+        "--profile",
+        "embedded-cpu",
+        "--cache-memory",
+        "1MiB",
+        "--n-trials",
+        "60",
+        "--out",
+        str(out),
+    ]
+    assert main([*argv, "--quiet", "--no-plots", "--top-n", "3", "--reeval-seeds", "1"]) == 0
+    assert "over cache memory" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cache_memory_limit_bytes"] == 2**20
+    assert summary["best"]["fits_cache_memory"] and summary["best"]["cache_memory_bytes"] <= 2**20
+    assert not summary["baselines"]["paper_default"]["fits_cache_memory"]
