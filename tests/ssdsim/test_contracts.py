@@ -71,7 +71,7 @@ def test_policy_rejects(kwargs, needle):
 
 
 def test_policy_unknown_field_and_files(tmp_path):
-    with pytest.raises(SchemaError, match="unknown field.*'fanout'"):
+    with pytest.raises(SchemaError, match=r"unknown field.*'fanout'"):
         Policy.from_dict({"mode": "ssd", "k": 1, "fanout": [1, 1]})
     with pytest.raises(SchemaError, match="does not exist"):
         Policy.load(tmp_path / "nope.json")
@@ -109,7 +109,7 @@ def test_workload_round_trip(tmp_path):
     )
     assert w.output_len_tokens == (128, 128)
     assert Workload.load(w.save(tmp_path / "w.json")) == w
-    with pytest.raises(SchemaError, match="unknown field.*'batchsize'"):
+    with pytest.raises(SchemaError, match=r"unknown field.*'batchsize'"):
         Workload.from_dict({"batchsize": 2})
 
 

@@ -1,0 +1,138 @@
+"""Training of the embedded pair: language-model training on a token stream, then distillation.
+
+Models are transformers' ``LlamaForCausalLM``. Batches are windows of the packed token stream
+(files joined by eos) at offsets drawn from a seeded generator, so a phase is deterministic
+for its seed and thread count. Imports torch and transformers; nothing from executor's runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from executor.zoo.recipe import ModelShape, Phase
+
+log = logging.getLogger(__name__)
+
+
+def make_model(
+    shape: ModelShape, vocab_size: int, max_positions: int, eos_id: int, seed: int
+) -> LlamaForCausalLM:
+    """A freshly initialised Llama with tied input/output embeddings."""
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_layers,
+        num_attention_heads=shape.num_heads,
+        num_key_value_heads=shape.num_heads,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+        pad_token_id=eos_id,
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def lr_at(phase: Phase, step: int) -> float:
+    """Linear warmup to ``lr``, then cosine decay to ``min_lr_frac * lr`` at the last step."""
+    if step < phase.warmup_steps:
+        return phase.lr * (step + 1) / phase.warmup_steps
+    span = max(1, phase.steps - phase.warmup_steps)
+    progress = min(1.0, (step - phase.warmup_steps) / span)
+    floor = phase.lr * phase.min_lr_frac
+    return floor + (phase.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def sample_windows(stream: torch.Tensor, phase: Phase, gen: torch.Generator) -> torch.Tensor:
+    """``batch_size`` windows of ``seq_len + 1`` tokens at random offsets: (B, T+1) int64."""
+    high = stream.numel() - phase.seq_len - 1
+    if high <= 0:
+        raise ValueError(
+            f"token stream of {stream.numel()} tokens is too short for seq_len {phase.seq_len}"
+        )
+    starts = torch.randint(0, high, (phase.batch_size,), generator=gen)
+    idx = starts[:, None] + torch.arange(phase.seq_len + 1)[None, :]
+    return stream[idx].long()
+
+
+def _optimizer(model: torch.nn.Module, phase: Phase) -> torch.optim.AdamW:
+    """AdamW; no weight decay on norms (1-d parameters)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    other = [p for p in model.parameters() if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": phase.weight_decay},
+        {"params": other, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=phase.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def run_phase(
+    model: torch.nn.Module,
+    stream: torch.Tensor,
+    phase: Phase,
+    seed: int,
+    desc: str,
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+) -> float:
+    """Optimise ``loss_fn(windows)`` for ``phase.steps`` steps; returns the last smoothed loss."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = _optimizer(model, phase)
+    model.train()
+    smooth = float("nan")
+    bar = tqdm(range(phase.steps), desc=desc, mininterval=5.0, leave=False)
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(phase, step)
+        loss = loss_fn(sample_windows(stream, phase, gen))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        value = loss.item()
+        smooth = value if math.isnan(smooth) else 0.95 * smooth + 0.05 * value
+        bar.set_postfix(loss=f"{smooth:.3f}", refresh=False)
+        if (step + 1) % max(1, phase.steps // 10) == 0:
+            log.info("%s: step %d/%d, loss %.3f", desc, step + 1, phase.steps, smooth)
+    model.eval()
+    return smooth
+
+
+def lm_loss(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Next-token cross-entropy on windows (B, T+1)."""
+
+    def loss(windows: torch.Tensor) -> torch.Tensor:
+        logits = model(input_ids=windows[:, :-1]).logits
+        return F.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
+
+    return loss
+
+
+def distill_loss(
+    draft: torch.nn.Module, target: torch.nn.Module, temperature: float
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """KL(target || draft) per position at ``temperature``, on the same windows."""
+
+    def loss(windows: torch.Tensor) -> torch.Tensor:
+        inputs = windows[:, :-1]
+        with torch.no_grad():
+            teacher = F.log_softmax(target(input_ids=inputs).logits / temperature, dim=-1)
+        student = F.log_softmax(draft(input_ids=inputs).logits / temperature, dim=-1)
+        kl = F.kl_div(
+            student.flatten(0, 1), teacher.flatten(0, 1), log_target=True, reduction="batchmean"
+        )
+        return kl * temperature**2
+
+    return loss
