@@ -18,7 +18,7 @@ import logging
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,10 @@ import torch
 from executor.engines.ar import AREngine
 from executor.engines.common import RunResult, Sampling, generate
 from executor.engines.sd import SDEngine
-from executor.model.config import load_config
+from executor.loader import ModelPair, load_tokenizer, resolve_pair
+from executor.model.config import parse_config
 from executor.model.decoder import Decoder
 from executor.prompts import load_prompt_ids
-from ssdsim.paths import zoo_dir
 from ssdsim.policy import Policy
 from ssdsim.trace import TraceHeader, TraceWriter
 from ssdsim.workload import Workload
@@ -44,47 +44,10 @@ class RunError(ValueError):
 
 
 @dataclass(frozen=True)
-class ResolvedPair:
-    """A pair's name and directories, and a function returning its tokenizer (None: ids only)."""
-
-    name: str
-    target_dir: Path
-    draft_dir: Path
-    tokenizer: Callable[[], Any] | None
-
-
-def resolve_model_pair(spec: str) -> ResolvedPair:
-    """``embedded``/``smoke`` (built under the zoo dir), a pair directory, or TARGET_DIR,DRAFT_DIR.
-
-    Stand-in until executor.loader.resolve_pair lands on main (then this delegates to it).
-    """
-    if "," in spec:
-        target, draft = (Path(x.strip()).expanduser() for x in spec.split(",", 1))
-        name = f"{target},{draft}"
-    else:
-        root = Path(spec).expanduser() if ("/" in spec or Path(spec).is_dir()) else zoo_dir() / spec
-        target, draft, name = root / "target", root / "draft", root.name
-    for role, d in (("target", target), ("draft", draft)):
-        if not (d / "config.json").is_file():
-            raise RunError(
-                f"--pair {spec!r}: {role} directory {d} has no config.json (build the zoo pair first?)"
-            )
-    tokenizer = None
-    if (target / "tokenizer.json").is_file() or (target / "tokenizer_config.json").is_file():
-
-        def tokenizer() -> Any:
-            from transformers import AutoTokenizer
-
-            return AutoTokenizer.from_pretrained(str(target))
-
-    return ResolvedPair(name, target, draft, tokenizer)
-
-
-@dataclass(frozen=True)
 class RunSpec:
     """Everything a run needs, checked: the pair, the prompts as ids, and the contract objects."""
 
-    pair: ResolvedPair
+    pair: ModelPair
     prompt_ids: list[list[int]]
     policy: Policy
     workload: Workload
@@ -171,15 +134,15 @@ def check_args(args: argparse.Namespace) -> RunSpec:
     sampling = Sampling(
         temperature=args.temperature, draft_temperature=args.draft_temperature, seed=args.seed
     )
-    pair = resolve_model_pair(args.pair)
-    configs = [load_config(pair.target_dir)] + (
-        [load_config(pair.draft_dir)] if args.mode == "sd" else []
-    )
+    pair = resolve_pair(args.pair)
+    parse_config(dict(pair.target_config), str(pair.target_dir / "config.json"))
+    if args.mode == "sd":
+        parse_config(dict(pair.draft_config), str(pair.draft_dir / "config.json"))
     ids = load_prompt_ids(
         args.prompts,
         pair_name=pair.name,
-        vocab_size=configs[0].vocab_size,
-        tokenizer=pair.tokenizer,
+        vocab_size=pair.vocab_size,
+        tokenizer=lambda: load_tokenizer(pair),
         num_prompts=args.num_prompts,
     )
     workload = Workload(

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from executor.engines.ar import AREngine
 from executor.engines.common import Sampling, generate
 from executor.engines.sd import SDEngine
+from executor.loader import load_tokenizer, resolve_pair
 from executor.model.decoder import Decoder
 from executor.prompts import load_prompt_ids
-from executor.run import RunError, resolve_model_pair
 
 log = logging.getLogger("bench_runtime")
 
@@ -79,22 +79,22 @@ def random_pair(root: Path) -> tuple[Path, Path]:
 def load_setup(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path, list[list[int]], str]:
     """Target and draft dirs, prompt ids, and a note on what was used."""
     try:
-        pair = resolve_model_pair(args.pair)
+        pair = resolve_pair(args.pair)
         target_dir, draft_dir, note = pair.target_dir, pair.draft_dir, f"pair {pair.name}"
-        vocab = json.loads((target_dir / "config.json").read_text())["vocab_size"]
+        vocab = pair.vocab_size
         try:
             ids = load_prompt_ids(
                 args.prompts,
                 pair_name=pair.name,
                 vocab_size=vocab,
-                tokenizer=pair.tokenizer,
+                tokenizer=lambda: load_tokenizer(pair),
                 num_prompts=args.num_prompts,
             )
             note += f", prompts {args.prompts}"
         except ValueError as exc:
             log.warning("prompt set %s unusable (%s): random prompts", args.prompts, exc)
             ids, note = None, note + ", random prompts"
-    except (RunError, ValueError) as exc:
+    except ValueError as exc:
         log.warning(
             "pair %s unusable (%s): random-init pair of the embedded shapes", args.pair, exc
         )

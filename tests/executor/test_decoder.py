@@ -147,3 +147,29 @@ def test_bfloat16_close_to_float32_oracle(pair):
         ].float()
     want = _hf_logits(hf, ids)
     assert (got - want).abs().max() <= 0.03 * (want.max() - want.min())
+
+
+def _pair_dirs(request, name):
+    """Target and draft dirs of the smoke pair (built by the session fixture) or the embedded pair."""
+    if name == "smoke":
+        build = request.getfixturevalue("smoke_build")
+        return build.target_dir, build.draft_dir
+    from executor.loader import PairError, resolve_pair
+
+    try:
+        pair = resolve_pair("embedded")
+    except PairError as exc:
+        pytest.skip(f"embedded pair not built: {exc}")
+    return pair.target_dir, pair.draft_dir
+
+
+@pytest.mark.parametrize("name", ["smoke", "embedded"])
+def test_trained_pair_logits_match_transformers(request, name):
+    for model_dir in _pair_dirs(request, name):
+        hf, ours = load_hf(model_dir), Decoder.from_dir(model_dir)
+        ids = _prompts([40], ours.config.vocab_size, seed=10)[0]
+        with torch.inference_mode():
+            got = ours.forward(ids[None], torch.zeros(1, dtype=torch.long), ours.new_cache(1, 40))[
+                0
+            ]
+        torch.testing.assert_close(got, _hf_logits(hf, ids), atol=1e-4, rtol=0)

@@ -136,3 +136,20 @@ def test_qwen3_sd_equals_generate(tmp_path):
         generate(engine, prompts, batch_size=4, max_new_tokens=48, sampling=Sampling()).outputs
         == want
     )
+
+
+def test_smoke_pair_sd_equals_generate(smoke_build, smoke_prompts):
+    """The trained smoke pair and its prompt set: SD == AR == generate."""
+    from ssdsim.workload import read_prompt_records
+
+    prompts = [r["prompt_ids"] for r in read_prompt_records(str(smoke_prompts))]
+    want = hf_greedy(smoke_build.target_dir, prompts, 32)
+    target, draft = (
+        Decoder.from_dir(smoke_build.target_dir),
+        Decoder.from_dir(smoke_build.draft_dir),
+    )
+    for engine in (AREngine(target, Sampling()), SDEngine(target, draft, Sampling(), 3)):
+        assert (
+            generate(engine, prompts, batch_size=4, max_new_tokens=32, sampling=Sampling()).outputs
+            == want
+        )

@@ -1,4 +1,5 @@
-"""``python -m executor.run``: bad input rejected before any model loads; a run prints JSON and writes a trace."""
+"""``python -m executor.run`` on the smoke pair: bad input rejected before any model loads; a run
+prints JSON, writes a trace, and SD's outputs equal AR's."""
 
 from __future__ import annotations
 
@@ -8,19 +9,13 @@ import pytest
 
 import executor.run as run_cli
 from ssdsim.trace import read_trace
-from tests.executor.helpers import save_perturbed_copy, save_random_model
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli")
-    target = save_random_model(root / "pair" / "target", "llama", seed=31, init_std=0.3)
-    save_perturbed_copy(target, root / "pair" / "draft", noise=0.03)
-    prompts = root / "prompts.jsonl"
-    prompts.write_text(
-        "".join(json.dumps({"prompt_ids": [5 + i, 7, 9 + i]}) + "\n" for i in range(6))
+@pytest.fixture
+def no_loading(monkeypatch):
+    monkeypatch.setattr(
+        run_cli.Decoder, "from_dir", lambda *a, **k: pytest.fail("a model was loaded")
     )
-    return root / "pair", prompts
 
 
 def _args(pair, prompts, *extra):
@@ -44,41 +39,49 @@ def _args(pair, prompts, *extra):
         (["--k", "0"], "--k 0: expected an integer >= 1"),
         (["--temperature", "-1"], "temperatures must be >= 0"),
         (["--device", "tpu9"], "--device 'tpu9'"),
-        (["--num-prompts", "7"], "--num-prompts 7 but the set holds 6"),
+        (["--num-prompts", "9"], "--num-prompts 9 but the set holds 8"),
     ],
 )
-def test_bad_arguments_rejected_before_loading(setup, monkeypatch, capsys, extra, message):
-    monkeypatch.setattr(
-        run_cli.Decoder, "from_dir", lambda *a, **k: pytest.fail("a model was loaded")
-    )
-    assert run_cli.main(_args(*setup, *extra)) == 2
+def test_bad_arguments_rejected_before_loading(
+    smoke_build, smoke_prompts, no_loading, capsys, extra, message
+):
+    assert run_cli.main(_args(smoke_build.pair_dir, smoke_prompts, *extra)) == 2
     assert message in capsys.readouterr().err
 
 
-def test_bad_pair_and_prompts_rejected(setup, tmp_path, monkeypatch, capsys):
-    pair, prompts = setup
-    monkeypatch.setattr(
-        run_cli.Decoder, "from_dir", lambda *a, **k: pytest.fail("a model was loaded")
-    )
-    assert run_cli.main(_args(tmp_path / "nothing", prompts)) == 2
-    assert "has no config.json" in capsys.readouterr().err
-    assert run_cli.main(_args(pair, tmp_path / "missing.jsonl")) == 2
+def test_bad_pair_and_prompts_rejected_before_loading(
+    smoke_build, smoke_prompts, tmp_path, no_loading, capsys
+):
+    assert run_cli.main(_args(tmp_path / "nothing", smoke_prompts)) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert run_cli.main(_args(smoke_build.pair_dir, tmp_path / "missing.jsonl")) == 2
     assert "does not exist" in capsys.readouterr().err
     big = tmp_path / "big.jsonl"
-    big.write_text(json.dumps({"prompt_ids": [1, 500]}) + "\n")
-    assert run_cli.main(_args(pair, big)) == 2
-    assert "token ids [500] >= the vocabulary size 96" in capsys.readouterr().err
+    big.write_text(json.dumps({"prompt_ids": [1, 5000]}) + "\n")
+    assert run_cli.main(_args(smoke_build.pair_dir, big)) == 2
+    assert "token ids [5000] >= the vocabulary size 512" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text(json.dumps({"prompt_ids": [1, 2], "pair": "other"}) + "\n")
+    assert run_cli.main(_args(smoke_build.pair_dir, foreign)) == 2
+    assert "no text to re-tokenize" in capsys.readouterr().err
 
 
-def test_sd_run_prints_json_and_writes_trace(setup, tmp_path, capsys):
-    pair, prompts = setup
+def test_sd_run_prints_json_and_writes_trace(smoke_cache, tmp_path, capsys):
     trace = tmp_path / "trace.jsonl"
-    assert (
-        run_cli.main(
-            _args(pair, prompts, "--batch-size", "4", "--k", "3", "--json", "--trace", str(trace))
-        )
-        == 0
+    args = _args(
+        "smoke",
+        "smoke8",
+        "--batch-size",
+        "4",
+        "--k",
+        "3",
+        "--num-prompts",
+        "6",
+        "--json",
+        "--trace",
+        str(trace),
     )
+    assert run_cli.main(args) == 0
     out = json.loads(capsys.readouterr().out)
     for key in (
         "tokens_per_s",
@@ -89,15 +92,18 @@ def test_sd_run_prints_json_and_writes_trace(setup, tmp_path, capsys):
     ):
         assert key in out
     assert len(out["outputs"]) == 6 and all(len(o) == 12 for o in out["outputs"])
+    assert 0 <= out["mean_accepted_len"] <= 3
     assert (
         run_cli.main(
             [
                 "--mode",
                 "ar",
                 "--pair",
-                str(pair),
+                "smoke",
                 "--prompts",
-                str(prompts),
+                "smoke8",
+                "--num-prompts",
+                "6",
                 "--max-new-tokens",
                 "12",
                 "--json",
@@ -111,10 +117,12 @@ def test_sd_run_prints_json_and_writes_trace(setup, tmp_path, capsys):
     assert t.summary.tokens_per_step == pytest.approx(out["tokens_per_step"])
     assert (
         sum(o.emitted_tokens for s in t.steps for o in s.seqs) == 6 * 11
-    )  # first token comes from prefill
+    )  # the first token comes from prefill
 
 
-def test_text_summary(setup, capsys):
-    assert run_cli.main(_args(*setup, "--mode", "ar")) == 0
-    text = capsys.readouterr().out
-    assert "tokens/s per sequence" in text and "mean accepted length" in text
+def test_text_prompts_are_tokenized_and_summary_printed(smoke_build, tmp_path, capsys):
+    text = tmp_path / "text.jsonl"
+    text.write_text(json.dumps({"prompt": "def add(a, b):\n    return"}) + "\n")
+    assert run_cli.main(_args(smoke_build.pair_dir, text, "--mode", "ar")) == 0
+    printed = capsys.readouterr().out
+    assert "tokens/s per sequence" in printed and "mean accepted length" in printed
