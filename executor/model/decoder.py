@@ -71,6 +71,7 @@ class Decoder:
         self.dtype = dtype
         self.scale = config.head_dim**-0.5
         self._cos, self._sin = rope_table(config, 0, self.device, dtype)
+        self._arange = torch.arange(0, device=self.device)  # positions 0.., as long as the table
 
     @classmethod
     def from_dir(
@@ -93,6 +94,7 @@ class Decoder:
         """Grow the RoPE table to cover positions 0 .. num_positions-1."""
         if self._cos.shape[0] < num_positions:
             self._cos, self._sin = rope_table(self.config, num_positions, self.device, self.dtype)
+            self._arange = torch.arange(num_positions, device=self.device)
 
     def new_cache(self, batch_size: int, capacity: int) -> KVCache:
         c = self.config
@@ -127,9 +129,8 @@ class Decoder:
         x / sqrt(mean(x^2) + eps): one fused kernel instead of the several rms_norm runs on CPU.
         """
         d = x.shape[-1]
-        return F.layer_norm(
-            torch.cat((x, x.neg()), dim=-1), (2 * d,), None, None, self.config.rms_norm_eps
-        )[..., :d]
+        both = torch.cat((x, x.neg()), dim=-1)
+        return torch.layer_norm(both, (2 * d,), None, None, self.config.rms_norm_eps)[..., :d]
 
     def _qkv(
         self,
@@ -189,15 +190,12 @@ class Decoder:
             raise CacheError(
                 f"forward: positions up to {kv_len} exceed the cache capacity {cache.capacity}"
             )
-        self.ensure_positions(kv_len)
-        steps = torch.arange(n, device=self.device)
-        pos = start[:, None] + steps[None, :]
+        self.ensure_positions(max(kv_len, n))
+        pos = start[:, None] + self._arange[None, :n]
         cos, sin = self._cos[pos].unsqueeze(2), self._sin[pos].unsqueeze(2)
         mask = None
         if need_mask:
-            mask = (
-                torch.arange(kv_len, device=self.device)[None, None, :] <= pos[:, :, None]
-            ).unsqueeze(1)
+            mask = (self._arange[None, None, :kv_len] <= pos[:, :, None]).unsqueeze(1)
         base = cache.row_base if rows is None else cache.row_base.index_select(0, rows)
         write_idx = (base[:, :, None] + pos[:, None, :]).view(-1)
         h = self.w.embed[tokens.view(-1)]
