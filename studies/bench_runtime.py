@@ -213,33 +213,60 @@ def check_outputs(engines: dict, hf: HFGenerate, prompts: list[list[int]], new_t
             log.warning("%s output differs from generate's on prompt 0", name)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pair", default="embedded")
     p.add_argument("--prompts", default="code8")
     p.add_argument("--num-prompts", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--ks", default="1,2,3,4,5,6,7,8")
-    p.add_argument("--batch-sizes", default="1,8")
+    p.add_argument(
+        "--batch-sizes", default="1,8", help="comma list; include 1 for ar/hf_generate in the JSON"
+    )
     p.add_argument(
         "--repeats", type=int, default=1, help="passes over the prompts (modes interleaved)"
     )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def report_batch(b: int, tallies: dict[str, Tally]) -> dict[str, dict[str, float]]:
+    """Print one table block for batch size b; return its JSON part."""
+    base = tallies["ar"].batch_rate
+    for name, t in tallies.items():
+        acc = (
+            f"{sum(t.accepted) / len(t.accepted):9.2f}" if t.accepted and name != "ar" else " " * 9
+        )
+        print(
+            f"{name:>12} {b:>3} {t.seq_rate:>10.1f} {t.batch_rate:>12.1f} {acc} {t.batch_rate / base:>7.2f}"
+        )
+    return {
+        name: {
+            "tokens_per_s": t.seq_rate,
+            "batch_tokens_per_s": t.batch_rate,
+            "speedup_vs_ar": t.batch_rate / base,
+        }
+        for name, t in tallies.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
-    ks = [int(k) for k in args.ks.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         target_dir, draft_dir, prompts, note = load_setup(args, Path(tmp))
         target, draft = Decoder.from_dir(target_dir), Decoder.from_dir(draft_dir)
         hf = HFGenerate(target_dir)
-    engines = {"ar": AREngine(target, Sampling())} | {
-        f"sd k={k}": SDEngine(target, draft, Sampling(), k) for k in ks
+    engines = {"ar": AREngine(target, Sampling())}
+    engines |= {
+        f"sd k={k}": SDEngine(target, draft, Sampling(), int(k)) for k in args.ks.split(",")
     }
+    lengths = [len(p) for p in prompts]
     print(
-        f"# {note}; {len(prompts)} prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens, "
-        f"{args.max_new_tokens} new tokens, greedy, {args.threads} thread(s), {args.repeats} pass(es), modes interleaved"
+        f"# {note}; {len(prompts)} prompts of {min(lengths)}-{max(lengths)} tokens, {args.max_new_tokens} new "
+        f"tokens, greedy, {args.threads} thread(s), {args.repeats} pass(es), modes interleaved"
     )
     check_outputs(engines, hf, prompts, 16)
     result: dict[str, object] = {
@@ -252,29 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     for b in (int(x) for x in args.batch_sizes.split(",")):
         tallies = measure(engines, hf if b == 1 else None, prompts, b, args)
-        base = tallies["ar"].batch_rate
-        for name, t in tallies.items():
-            acc = (
-                f"{sum(t.accepted) / len(t.accepted):9.2f}"
-                if t.accepted and name != "ar"
-                else " " * 9
-            )
-            print(
-                f"{name:>12} {b:>3} {t.seq_rate:>10.1f} {t.batch_rate:>12.1f} {acc} {t.batch_rate / base:>7.2f}"
-            )
+        result[f"b{b}"] = report_batch(b, tallies)
         if b == 1:
             result["ar"], result["hf_generate"] = (
                 tallies["ar"].seq_rate,
                 tallies["hf_generate"].seq_rate,
             )
-        result[f"b{b}"] = {
-            name: {
-                "tokens_per_s": t.seq_rate,
-                "batch_tokens_per_s": t.batch_rate,
-                "speedup_vs_ar": t.batch_rate / base,
-            }
-            for name, t in tallies.items()
-        }
     print(json.dumps(result))
     return 0
 
