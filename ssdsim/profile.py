@@ -52,9 +52,64 @@ def _nonneg(owner: str, obj: Any, names: tuple[str, ...]) -> None:
         check_float(owner, n, getattr(obj, n), 0.0)
 
 
+def _axis(owner: str, name: str, values: Any) -> tuple[int, ...]:
+    values = as_tuple(values)
+    if not isinstance(values, tuple) or not values:
+        raise fail(owner, name, values, "a non-empty list of increasing integers >= 1")
+    for i, v in enumerate(values):
+        check_int(owner, f"{name}[{i}]", v, 1)
+    if any(b <= a for a, b in itertools.pairwise(values)):
+        raise fail(owner, name, list(values), "a strictly increasing list of integers >= 1")
+    return values
+
+
+@dataclass(frozen=True)
+class LatencyGrid:
+    """Measured forward seconds on a grid: ``seconds[i][j][l]`` for batch[i], tokens[j], context[l].
+
+    tokens: new tokens per sequence in the forward; context: tokens per sequence it attends to
+    (the new ones included). ``ssdsim.latency.forward_s`` interpolates it multilinearly inside its
+    range and scales the formula by the nearest edge's measurement outside it.
+    """
+
+    batch: tuple[int, ...]
+    tokens: tuple[int, ...]
+    context: tuple[int, ...]
+    seconds: tuple[tuple[tuple[float, ...], ...], ...]
+
+    def __post_init__(self) -> None:
+        o = "LatencyGrid"
+        for n in ("batch", "tokens", "context"):
+            object.__setattr__(self, n, _axis(o, n, getattr(self, n)))
+        shape = (len(self.batch), len(self.tokens), len(self.context))
+        sec = as_tuple(self.seconds)
+        ok = isinstance(sec, tuple) and len(sec) == shape[0]
+        ok = ok and all(isinstance(r, tuple) and len(r) == shape[1] for r in sec)
+        ok = ok and all(isinstance(c, tuple) and len(c) == shape[2] for r in sec for c in r)
+        if not ok:
+            raise fail(
+                o, "seconds", "...", f"nested lists of shape {list(shape)} (batch, tokens, context)"
+            )
+        for i, r in enumerate(sec):
+            for j, c in enumerate(r):
+                for m, v in enumerate(c):
+                    check_float(o, f"seconds[{i}][{j}][{m}]", v, 0.0, low_open=True)
+        object.__setattr__(
+            self, "seconds", tuple(tuple(tuple(float(v) for v in c) for c in r) for r in sec)
+        )
+
+    @classmethod
+    def from_dict(cls, data: Any, owner: str = "LatencyGrid") -> LatencyGrid:
+        return cls(**strict_kwargs(cls, data, owner))
+
+
 @dataclass(frozen=True)
 class ForwardLatency:
-    """Seconds for one forward pass; see the module docstring for the formula."""
+    """Seconds for one forward pass; see the module docstring for the formula.
+
+    grid: optional measured seconds (``LatencyGrid``) that take precedence over the formula
+    inside their range (the formula gives the shape outside it).
+    """
 
     fixed_s: float = 0.0
     weight_s: float = 0.0
@@ -62,6 +117,7 @@ class ForwardLatency:
     compute_s: float = 0.0
     token_s: float = 0.0
     attn_s: float = 0.0
+    grid: LatencyGrid | None = None
 
     def __post_init__(self) -> None:
         _nonneg(
@@ -69,6 +125,12 @@ class ForwardLatency:
             self,
             ("fixed_s", "weight_s", "kv_s", "compute_s", "token_s", "attn_s"),
         )
+        if isinstance(self.grid, dict):
+            object.__setattr__(
+                self, "grid", LatencyGrid.from_dict(self.grid, "ForwardLatency.grid")
+            )
+        elif self.grid is not None and not isinstance(self.grid, LatencyGrid):
+            raise fail("ForwardLatency", "grid", self.grid, "a LatencyGrid object or null")
 
     @classmethod
     def from_dict(cls, data: Any, owner: str = "ForwardLatency") -> ForwardLatency:
@@ -244,6 +306,9 @@ class Profile:
         name, description: identification; ``provenance`` records device, models, dtype,
             software versions and source traces.
         target, draft: forward latency of each model on its own device.
+        draft_tree: latency of one SSD tree-decode step (B sequences x M branches of one token
+            each, context = the sequence's trunk plus the branch's depth); None: the draft's
+            forward with M tokens per sequence (``ssdsim.latency.prespec_s``).
         link: message latency between the devices (SSD only; SD runs on one device).
         step_overhead_s, seq_overhead_s: host work on the target's critical path per decode
             step (sampling, verification, bookkeeping): fixed + per sequence.
@@ -272,6 +337,7 @@ class Profile:
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     schema_version: int = PROFILE_SCHEMA_VERSION
+    draft_tree: ForwardLatency | None = None
 
     def __post_init__(self) -> None:
         o = "Profile"
@@ -289,6 +355,12 @@ class Profile:
                 object.__setattr__(self, n, cls.from_dict(v, f"{o}.{n}"))
             elif not isinstance(v, cls):
                 raise fail(o, n, v, f"a {cls.__name__} object")
+        if isinstance(self.draft_tree, dict):
+            object.__setattr__(
+                self, "draft_tree", ForwardLatency.from_dict(self.draft_tree, f"{o}.draft_tree")
+            )
+        elif self.draft_tree is not None and not isinstance(self.draft_tree, ForwardLatency):
+            raise fail(o, "draft_tree", self.draft_tree, "a ForwardLatency object or null")
         _nonneg(o, self, ("step_overhead_s", "seq_overhead_s", "fast_s", "fast_seq_s"))
         check_int(o, "vocab_size", self.vocab_size, 2)
         check_int(o, "dist_bytes", self.dist_bytes, 1)
@@ -307,6 +379,86 @@ class Profile:
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
+        return from_file(cls, path)
+
+    def save(self, path: str | Path) -> Path:
+        return write_json(path, self.to_dict())
+
+
+HOST_STEP_FIELDS = ("mode", "batch", "k", "context", "step_s", "draft_s", "verify_s")
+
+
+def _host_step(owner: str, data: Any) -> dict[str, Any]:
+    """One measured decode step: mode (ar|sd), live rows, k, mean context and its seconds."""
+    if not isinstance(data, dict) or set(data) != set(HOST_STEP_FIELDS):
+        raise fail(
+            owner, "host_steps[]", data, f"an object with exactly {', '.join(HOST_STEP_FIELDS)}"
+        )
+    if data["mode"] not in ("ar", "sd"):
+        raise fail(owner, "host_steps[].mode", data["mode"], "'ar' or 'sd'")
+    check_int(owner, "host_steps[].batch", data["batch"], 1)
+    check_int(owner, "host_steps[].k", data["k"], 0)
+    for n in ("context", "step_s", "draft_s", "verify_s"):
+        check_float(owner, f"host_steps[].{n}", data[n], 0.0)
+    return dict(data)
+
+
+@dataclass(frozen=True)
+class LatencyMeasurements:
+    """The latency part of a Profile as measured by ``python -m executor.profile``, with raw samples.
+
+    target, draft: forward latency (measured grids; ``ssdsim.calibrate`` fits the formula).
+    draft_tree: SSD tree-decode steps (grid axes: batch B, branches per sequence M, context).
+    link: fitted message latency; link_samples: [bytes, one-way seconds] medians per size.
+    host_steps: measured AR and SD decode steps (``HOST_STEP_FIELDS``), from which calibration
+    takes the host work per step beside the forwards. provenance: device, models, versions,
+    settings and machine load.
+    """
+
+    target: ForwardLatency
+    draft: ForwardLatency
+    draft_tree: ForwardLatency | None = None
+    link: LinkLatency = field(default_factory=LinkLatency)
+    link_samples: tuple[tuple[float, float], ...] = ()
+    host_steps: tuple[dict[str, Any], ...] = ()
+    provenance: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = PROFILE_SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        o = "LatencyMeasurements"
+        check_schema_version(o, self.schema_version, PROFILE_SCHEMA_VERSION)
+        for n, cls, optional in (
+            ("target", ForwardLatency, False),
+            ("draft", ForwardLatency, False),
+            ("draft_tree", ForwardLatency, True),
+            ("link", LinkLatency, False),
+        ):
+            v = getattr(self, n)
+            if isinstance(v, dict):
+                object.__setattr__(self, n, cls.from_dict(v, f"{o}.{n}"))
+            elif not (isinstance(v, cls) or (optional and v is None)):
+                raise fail(o, n, v, f"a {cls.__name__} object")
+        samples = as_tuple(self.link_samples)
+        for i, pair in enumerate(samples):
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise fail(o, f"link_samples[{i}]", pair, "a pair [bytes, seconds]")
+            check_float(o, f"link_samples[{i}][0]", pair[0], 0.0)
+            check_float(o, f"link_samples[{i}][1]", pair[1], 0.0)
+        object.__setattr__(self, "link_samples", samples)
+        steps = tuple(_host_step(o, s) for s in (self.host_steps or ()))
+        object.__setattr__(self, "host_steps", steps)
+        if not isinstance(self.provenance, dict):
+            raise fail(o, "provenance", self.provenance, "a JSON object")
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LatencyMeasurements:
+        return cls(**strict_kwargs(cls, data))
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyMeasurements:
         return from_file(cls, path)
 
     def save(self, path: str | Path) -> Path:
