@@ -217,7 +217,7 @@ def measure(pair: ModelPair, s: Settings) -> LatencyMeasurements:
     """Measure everything (see the module docstring) and return it."""
     t_axes = (s.batch_sizes, s.target_tokens, s.contexts)
     d_axes = (s.batch_sizes, s.draft_tokens, s.contexts)
-    tree_axes = (s.batch_sizes, s.budgets, tuple(c + 1 for c in s.contexts))
+    tree_axes = (s.batch_sizes, s.budgets, s.contexts)
     b_mid, c_mid = s.batch_sizes[len(s.batch_sizes) // 2], s.contexts[len(s.contexts) // 2]
     target_busy = {
         "model": "target",

@@ -7,7 +7,7 @@ models it is given (``executor.model.decoder.Decoder``) and serves commands from
   round-robin (every round times each point once) so that a burst of load from elsewhere hits
   all points alike; ``kind`` ``forward`` is ``Decoder.forward`` as the engines call it (one token:
   logits of that token; more: logits of all), ``tree`` is one ``forward_branches`` step of
-  batch x tokens branches over a trunk of ``context - 1`` tokens.
+  batch x tokens branches over a trunk of ``context`` tokens (the attention's kv_len).
 - ``busy``: the model's representative loop (the other device's work in SSD), until the next
   message arrives; returns the number of forwards run.
 - ``link``: gloo ping-pong between the two workers; rank 0 returns one-way seconds
@@ -70,8 +70,8 @@ class Bench:
         b, n, c = point
         m, cache, toks = self.model, self.caches[b], self.tokens[(b, n)]
         if self.kind == "tree":
-            trunk_len = torch.full((b * n,), c - 1, dtype=torch.long, device=m.device)
-            return lambda: m.forward_branches(toks, cache, trunk_len, self.scratch, 0, kv_len=c - 1)
+            trunk_len = torch.full((b * n,), c, dtype=torch.long, device=m.device)
+            return lambda: m.forward_branches(toks, cache, trunk_len, self.scratch, 0, kv_len=c)
         start = torch.full((b,), c - n, dtype=torch.long, device=m.device)
         x = toks.view(b, n)
         at = 0 if n == 1 else None

@@ -154,12 +154,13 @@ def prespec_s(profile: Profile, batch: Any, k: int, budget: int, context: Any) -
 
     Context: the glue block sits after the committed tokens; tree layer d adds ``budget`` scratch
     slots (REFERENCE.md 3.4), so tree forward d sees context + (k+1) + (d+1)*budget tokens.
-    With a measured tree-step model (``Profile.draft_tree``) each branch of tree forward d
-    attends to the trunk with the glue block and its own d+1 chain tokens instead.
+    With a measured tree-step model (``Profile.draft_tree``: batch, branches per sequence and
+    the trunk positions each branch may read) every tree forward reads the trunk with the glue
+    block, context + k + 1 positions (its chain's d+1 tokens sit in a separate small buffer).
     """
     glue = forward_s(profile.draft, batch, k + 1, context + k + 1)
     if profile.draft_tree is not None:
-        tree = forwards_s(profile.draft_tree, batch, budget, context + k + 2, 1, k)
+        tree = forwards_s(profile.draft_tree, batch, budget, context + k + 1, 0, k)
     else:
         tree = forwards_s(profile.draft, batch, budget, context + k + 1 + budget, budget, k)
     return glue + tree

@@ -307,8 +307,8 @@ class Profile:
             software versions and source traces.
         target, draft: forward latency of each model on its own device.
         draft_tree: latency of one SSD tree-decode step (B sequences x M branches of one token
-            each, context = the sequence's trunk plus the branch's depth); None: the draft's
-            forward with M tokens per sequence (``ssdsim.latency.prespec_s``).
+            each, context = the trunk positions a branch may read); None: the draft's forward
+            with M tokens per sequence (``ssdsim.latency.prespec_s``).
         link: message latency between the devices (SSD only; SD runs on one device).
         step_overhead_s, seq_overhead_s: host work on the target's critical path per decode
             step (sampling, verification, bookkeeping): fixed + per sequence.
