@@ -22,7 +22,7 @@ from ssdsim._schema import SchemaError
 from ssdsim.calibrate.chance_fit import PointFit, fit_point
 from ssdsim.calibrate.latency_fit import FormulaFit, OverheadFit, fit_forward
 from ssdsim.calibrate.tally import tally_traces
-from ssdsim.calibrate.trace_costs import trace_overheads
+from ssdsim.calibrate.trace_costs import TraceCosts, fit_trace_costs
 from ssdsim.profile import Chance, LatencyMeasurements, Profile, load_profile
 from ssdsim.trace import Trace, read_trace
 
@@ -35,6 +35,7 @@ class Calibration:
     points: list[PointFit] = field(default_factory=list)
     forwards: dict[str, FormulaFit] = field(default_factory=dict)
     overheads: dict[str, OverheadFit] = field(default_factory=dict)
+    costs: TraceCosts | None = None
     traces: dict[str, Trace] = field(default_factory=dict)
 
 
@@ -127,8 +128,9 @@ def calibrate(
                 cal.forwards[role] = fit_forward(fwd.grid)
                 changes[role] = cal.forwards[role].latency
         changes["link"] = latency.link
-    costs = dataclasses.replace(base, **changes)
-    cal.overheads = trace_overheads(costs, traces, latency)
+    scaled, cal.costs = fit_trace_costs(dataclasses.replace(base, **changes), traces, latency)
+    cal.overheads = cal.costs.overheads
+    changes.update(target=scaled.target, draft=scaled.draft, draft_tree=scaled.draft_tree)
     changes.update(overhead_fields(cal.overheads))
     settings = {"depth": depth, "min_samples": min_samples, "base": base.name}
     changes["provenance"] = _provenance(traces, latency, settings)

@@ -60,6 +60,11 @@ def format_report(cal: Calibration) -> str:
             f"+ {lat.attn_s * 1e9:.2f} ns/token/context + {lat.kv_s * 1e9:.2f} ns/context; "
             f"relative error on the grid median {fit.median_rel_err:.1%}, max {fit.max_rel_err:.1%}"
         )
+    if cal.costs is not None:
+        lines.append(
+            f"forward time scale from the traces (load while they ran): target x{cal.costs.target_scale:.3f}, "
+            f"draft x{cal.costs.draft_scale:.3f}"
+        )
     for name, o in cal.overheads.items():
         med = ", ".join(f"B={b}: {v * 1e3:.3f}" for b, v in o.medians.items())
         lines.append(
