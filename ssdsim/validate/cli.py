@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def points_from_args(args: argparse.Namespace, profile: Profile) -> list[Point]:
     if args.quick:
-        return quick_grid(profile)
+        modes = _list(str, args.modes or "ar,sd,ssd", "--modes")
+        return [p for p in quick_grid(profile) if p.policy.mode in modes]
     if not any(
         (args.ks, args.batch_sizes, args.temperatures, args.modes, args.shapes, args.fallbacks)
     ):
