@@ -323,7 +323,7 @@ def _provenance(pair: ModelPair, s: Settings, load0: tuple, seconds: float) -> d
         "cpu": platform.processor() or platform.machine(),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in s.__dict__.items()},
-        "statistic": "mean of the faster half of the rounds, points visited round-robin, other device busy",
+        "statistic": "mean of the faster half of the rounds (thread CPU time on CPU, wall time on CUDA), points visited round-robin, other device busy",
         "load_avg_1m": {"start": load0[0], "end": os.getloadavg()[0]},
         "measure_s": round(seconds, 1),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -86,19 +86,21 @@ def faster_half_mean(times: list[float]) -> float:
 
 def time_grid(model: Decoder, kind: str, points: list[Point], rounds: int) -> list[float]:
     """Seconds per point over ``rounds`` round-robin visits (after one warm-up round): the mean
-    of the faster half."""
+    of the faster half. On CPU the thread's CPU time (one torch thread), so that time the
+    scheduler gave to other processes on a shared machine does not count; on CUDA wall time."""
     bench = Bench(model, points, kind)
     calls = [bench.call(p) for p in points]
+    clock = time.perf_counter if model.device.type == "cuda" else time.thread_time
     times: list[list[float]] = [[] for _ in points]
     with torch.inference_mode():
         for r in range(rounds + 1):
             for i, call in enumerate(calls):
                 _sync(model)
-                t0 = time.perf_counter()
+                t0 = clock()
                 call()
                 _sync(model)
                 if r:
-                    times[i].append(time.perf_counter() - t0)
+                    times[i].append(clock() - t0)
     return [faster_half_mean(t) for t in times]
 
 

@@ -99,7 +99,7 @@ def stage_traces(cfg: LoopConfig) -> None:
     for p in calibration_points(ssd):
         rec = measure(p, cfg.settings(cfg.calib_prompts), cfg.out / "calib")
         print(
-            f"{p.label:40s} {rec['measured']['tokens_per_s']:8.1f} tokens/s  load {rec['load_avg_1m'][0]:.2f}"
+            f"{p.label:40s} {rec['measured']['tokens_per_s']:8.1f} tokens/s  other processes {rec['foreign_cores'] or 0:.2f} cores"
         )
 
 
@@ -219,7 +219,7 @@ def _closed_summary(
             "all_tokens_per_s": [r["measured"]["tokens_per_s"] for r in recs[name]],
             "hit_rate": recs[name][0]["measured"].get("hit_rate"),
             "predicted_tokens_per_s": pred["tokens_per_s"],
-            "load_avg_1m": [r["load_avg_1m"] for r in recs[name]],
+            "foreign_cores": [r.get("foreign_cores") for r in recs[name]],
         }
     c, best, paper = (runs[n]["tokens_per_s"] for n in ("chosen", "best_grid", "paper_default"))
     verdict = {

@@ -73,6 +73,7 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         "error": err,
         "hit_rate_error": hit_err,
         "load_avg_1m": statistics.fmean(sum(r["load_avg_1m"]) / 2 for r in records),
+        "foreign_cores": _median([r.get("foreign_cores") for r in records]),
     }
 
 
@@ -90,15 +91,16 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    head = f"{'point':44s} {'measured':>9s} {'predicted':>9s} {'error':>7s}  {'hit meas':>8s} {'hit pred':>8s} {'load':>5s}"
+    head = f"{'point':44s} {'measured':>9s} {'predicted':>9s} {'error':>7s}  {'hit meas':>8s} {'hit pred':>8s} {'other':>5s}"
     lines = [head, "-" * len(head)]
     for r in rows:
         m, p = r["measured"], r["predicted"]
         hm = f"{m['hit_rate']:.3f}" if m["hit_rate"] is not None else "-"
         hp = f"{p['hit_rate']:.3f}" if p["hit_rate"] is not None else "-"
         err = f"{r['error']:+.1%}" if r["error"] is not None else "-"
+        other = f"{r['foreign_cores']:.2f}" if r.get("foreign_cores") is not None else "-"
         lines.append(
-            f"{r['label']:44s} {m['tokens_per_s']:9.1f} {p['tokens_per_s']:9.1f} {err:>7s}  {hm:>8s} {hp:>8s} {r['load_avg_1m']:5.2f}"
+            f"{r['label']:44s} {m['tokens_per_s']:9.1f} {p['tokens_per_s']:9.1f} {err:>7s}  {hm:>8s} {hp:>8s} {other:>5s}"
         )
     s = summary
     if s["median_abs_error"] is not None:
@@ -109,4 +111,7 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         lines.append(
             f"hit rate: median |error| {s['hit_rate_median_abs_error']:.3f}, max {s['hit_rate_max_abs_error']:.3f} (absolute)"
         )
+    lines.append(
+        "(tokens/s per sequence, measured: median over repeats; other: cores used by other processes during the run)"
+    )
     return "\n".join(lines)
