@@ -318,6 +318,9 @@ class Profile:
             cache memory); draft_kv_bytes_per_token: draft KV bytes per cached token.
         cache_memory_bytes: the draft device's memory for the speculation cache (optimizer limit).
         max_context_tokens: longest context the models accept.
+        static_batch_rows: the engine keeps computing a static batch's finished rows until the
+            whole batch is done (as the project's executor does): forwards and messages are
+            costed for the batch's rows, not only its live ones (jit still decodes live misses).
     """
 
     name: str
@@ -338,6 +341,7 @@ class Profile:
     provenance: dict[str, Any] = field(default_factory=dict)
     schema_version: int = PROFILE_SCHEMA_VERSION
     draft_tree: ForwardLatency | None = None
+    static_batch_rows: bool = False
 
     def __post_init__(self) -> None:
         o = "Profile"
@@ -369,6 +373,8 @@ class Profile:
         check_int(o, "max_context_tokens", self.max_context_tokens, 2)
         if not isinstance(self.provenance, dict):
             raise fail(o, "provenance", self.provenance, "a JSON object")
+        if not isinstance(self.static_batch_rows, bool):
+            raise fail(o, "static_batch_rows", self.static_batch_rows, "true or false")
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})

@@ -132,6 +132,9 @@ def calibrate(
     cal.overheads = cal.costs.overheads
     changes.update(target=scaled.target, draft=scaled.draft, draft_tree=scaled.draft_tree)
     changes.update(overhead_fields(cal.overheads))
+    if any(t.header.source == "executor" for t in traces.values()):
+        # The project's executor keeps a static batch's finished rows in its forwards.
+        changes["static_batch_rows"] = True
     settings = {"depth": depth, "min_samples": min_samples, "base": base.name}
     changes["provenance"] = _provenance(traces, latency, settings)
     changes["name"] = name

@@ -1,7 +1,8 @@
 """Seconds of every forward and message of every step of one batch (vectorised over steps).
 
 All numbers come from ``ssdsim.latency``; this module only decides who is in each forward:
-the active sequences (B), the missed ones (SSD), and their mean context before the step.
+the active sequences (B; every row of the static batch with ``Profile.static_batch_rows``), the
+missed ones (SSD), and their mean context before the step.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def step_costs(plan: Plan, out: BatchOutcomes) -> StepCosts:
     """The costs of each step of one batch under the plan's mode."""
     prof, k = plan.profile, plan.policy.k
     n, ctx = _mean_context(out.context, out.active)
+    if prof.static_batch_rows:  # finished rows stay in the forwards until the batch ends
+        n = np.where(n > 0, out.active.shape[1], 0)
     if plan.mode == "ar":
         return StepCosts(verify=lat.ar_step_s(prof, n, ctx).tolist())
     verify = lat.verify_s(prof, n, k, ctx).tolist()

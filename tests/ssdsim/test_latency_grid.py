@@ -115,3 +115,23 @@ def test_latency_measurements_contract(tmp_path):
         LatencyMeasurements(target=FORM, draft=FORM, host_steps=[{**step, "mode": "ssd"}])
     with pytest.raises(SchemaError, match="link_samples"):
         LatencyMeasurements(target=FORM, draft=FORM, link_samples=[[8]])
+
+
+def test_static_batch_rows_cost_the_whole_batch(make_toy):
+    """With static_batch_rows the tail steps (some rows finished) cost as much as full ones."""
+    from ssdsim import Policy, Workload
+    from ssdsim.sim.costs import step_costs
+    from ssdsim.sim.outcomes import sample_batch
+    from ssdsim.sim.plan import make_plan
+
+    wl = Workload(batch_size=4, output_len_tokens=(20, 60), prompt_len_tokens=10, num_prompts=4)
+    costs = {}
+    for static in (False, True):
+        plan = make_plan(make_toy(static_batch_rows=static), Policy(mode="sd", k=3), wl)
+        out = sample_batch(plan, 0, plan.batches()[0])
+        costs[static] = step_costs(plan, out)
+        live = out.active.sum(axis=1)
+    assert live.min() < 4  # the lengths differ, so the batch has a tail
+    assert len(set(costs[True].verify)) == 1 and len(set(costs[True].draft)) == 1
+    tail = [i for i, n in enumerate(live) if n < 4]
+    assert all(costs[False].verify[i] < costs[True].verify[i] for i in tail)
