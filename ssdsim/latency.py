@@ -127,20 +127,26 @@ def fast_speculator_s(profile: Profile, batch: Any) -> Any:
     return float(t) if batch > 0 else 0.0
 
 
-def step_overhead_s(profile: Profile, batch: Any) -> Any:
-    """Host work on the target's critical path per decode step (sampling, verification, bookkeeping)."""
-    return profile.step_overhead_s + profile.seq_overhead_s * batch
+def step_overhead_s(profile: Profile, batch: Any, mode: str | None = None) -> Any:
+    """Host work on the target's critical path per decode step (sampling, verification, bookkeeping).
+
+    ``mode`` (ar, sd, ssd) selects ``Profile.mode_overheads[mode]`` when the profile has it.
+    """
+    fixed, per_seq = profile.mode_overheads.get(
+        mode or "", (profile.step_overhead_s, profile.seq_overhead_s)
+    )
+    return fixed + per_seq * batch
 
 
 def ar_step_s(profile: Profile, batch: Any, context: Any) -> Any:
     """One AR step: a target forward of one token per sequence plus the step overhead."""
-    return forward_s(profile.target, batch, 1, context + 1) + step_overhead_s(profile, batch)
+    return forward_s(profile.target, batch, 1, context + 1) + step_overhead_s(profile, batch, "ar")
 
 
-def verify_s(profile: Profile, batch: Any, k: int, context: Any) -> Any:
-    """Target verification of k+1 tokens per sequence plus the step overhead."""
+def verify_s(profile: Profile, batch: Any, k: int, context: Any, mode: str = "sd") -> Any:
+    """Target verification of k+1 tokens per sequence plus the step overhead of ``mode``."""
     return forward_s(profile.target, batch, k + 1, context + k + 1) + step_overhead_s(
-        profile, batch
+        profile, batch, mode
     )
 
 

@@ -298,6 +298,23 @@ class Chance:
         return cls(**strict_kwargs(cls, data, owner))
 
 
+def _mode_overheads(owner: str, value: Any) -> dict[str, tuple[float, float]]:
+    if not isinstance(value, dict):
+        raise fail(owner, "mode_overheads", value, 'an object like {"ar": [fixed_s, per_seq_s]}')
+    out = {}
+    for mode, pair in value.items():
+        if mode not in ("ar", "sd", "ssd"):
+            raise fail(owner, "mode_overheads", mode, "keys among 'ar', 'sd', 'ssd'")
+        pair = as_tuple(pair)
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise fail(owner, f"mode_overheads.{mode}", pair, "a pair [fixed_s, per_seq_s]")
+        out[mode] = (
+            check_float(owner, f"mode_overheads.{mode}[0]", pair[0], 0.0),
+            check_float(owner, f"mode_overheads.{mode}[1]", pair[1], 0.0),
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class Profile:
     """Cost and chance models for one model pair on one hardware setup.
@@ -312,6 +329,8 @@ class Profile:
         link: message latency between the devices (SSD only; SD runs on one device).
         step_overhead_s, seq_overhead_s: host work on the target's critical path per decode
             step (sampling, verification, bookkeeping): fixed + per sequence.
+        mode_overheads: optional per-mode replacements of those two, ``{"ar" | "sd" | "ssd":
+            [fixed_s, per_seq_s]}`` (an engine's host work differs by mode).
         fast_s, fast_seq_s: latency of the fast fallback speculator per step: fixed + per sequence.
         chance: acceptance and coverage.
         vocab_size, dist_bytes: vocabulary size and bytes per probability entry (messages and
@@ -342,6 +361,7 @@ class Profile:
     schema_version: int = PROFILE_SCHEMA_VERSION
     draft_tree: ForwardLatency | None = None
     static_batch_rows: bool = False
+    mode_overheads: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         o = "Profile"
@@ -375,6 +395,7 @@ class Profile:
             raise fail(o, "provenance", self.provenance, "a JSON object")
         if not isinstance(self.static_batch_rows, bool):
             raise fail(o, "static_batch_rows", self.static_batch_rows, "true or false")
+        object.__setattr__(self, "mode_overheads", _mode_overheads(o, self.mode_overheads))
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})

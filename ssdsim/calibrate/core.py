@@ -147,9 +147,13 @@ def calibrate(
     return cal
 
 
-def overhead_fields(overheads: dict[str, OverheadFit]) -> dict[str, float]:
-    """Profile fields from the fitted overheads (the verify-step fit sets the step overhead)."""
-    fit = overheads.get("verify")
-    if fit is None:
+def overhead_fields(overheads: dict[str, OverheadFit]) -> dict[str, Any]:
+    """Profile fields from the fitted host work per mode (SD's is also the default pair)."""
+    if not overheads:
         return {}
-    return {"step_overhead_s": fit.fixed_s, "seq_overhead_s": fit.per_seq_s}
+    out: dict[str, Any] = {
+        "mode_overheads": {m: (f.fixed_s, f.per_seq_s) for m, f in overheads.items()}
+    }
+    default = overheads.get("sd") or overheads.get("ssd") or next(iter(overheads.values()))
+    out.update(step_overhead_s=default.fixed_s, seq_overhead_s=default.per_seq_s)
+    return out

@@ -9,8 +9,7 @@ context of its sequences is rebuilt from the prompt lengths and the tokens emitt
   modelled target forward;
 - draft scale: the same for SD's ``draft_s`` against the modelled k draft forwards;
 - host work per step: what a step took beyond its drafting and its scaled target forward,
-  start to next start (``step_overhead_s + seq_overhead_s * B`` in the simulator), for verify
-  steps (SD) and AR steps.
+  start to next start (``Profile.mode_overheads``: fixed + per sequence, per mode).
 
 Only executor traces set the scales (simulator traces run on the profile's own clock); without
 AR or SD traces the latency file's own steps stand in. Never torch.
@@ -162,7 +161,7 @@ def fit_trace_costs(
         profile, target=scaled(profile.target, ts), draft=scaled(profile.draft, ds), draft_tree=tree
     )
     overheads: dict[str, OverheadFit] = {}
-    for name, mode in (("verify", "sd"), ("ar", "ar")):
+    for mode in ("ar", "sd"):
         samples = [
             (s["batch"], s["step_s"] - s["draft_s"] - _target_forward(prof, s))
             for s in steps
@@ -170,5 +169,5 @@ def fit_trace_costs(
         ]
         fit = fit_overhead(samples)
         if fit is not None:
-            overheads[name] = fit
+            overheads[mode] = fit
     return prof, TraceCosts(ts, ds, overheads)

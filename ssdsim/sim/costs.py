@@ -46,7 +46,7 @@ def step_costs(plan: Plan, out: BatchOutcomes) -> StepCosts:
         n = np.where(n > 0, out.active.shape[1], 0)
     if plan.mode == "ar":
         return StepCosts(verify=lat.ar_step_s(prof, n, ctx).tolist())
-    verify = lat.verify_s(prof, n, k, ctx).tolist()
+    verify = lat.verify_s(prof, n, k, ctx, plan.mode).tolist()
     if plan.mode == "sd":
         return StepCosts(verify=verify, draft=lat.draft_chain_s(prof, n, k, ctx).tolist())
     n_miss, ctx_miss = _mean_context(out.context, out.active & ~out.hit)

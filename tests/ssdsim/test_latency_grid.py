@@ -135,3 +135,24 @@ def test_static_batch_rows_cost_the_whole_batch(make_toy):
     assert len(set(costs[True].verify)) == 1 and len(set(costs[True].draft)) == 1
     tail = [i for i, n in enumerate(live) if n < 4]
     assert all(costs[False].verify[i] < costs[True].verify[i] for i in tail)
+
+
+def test_mode_overheads_replace_the_step_overhead_per_mode(make_toy):
+    prof = make_toy(
+        step_overhead_s=1e-4,
+        seq_overhead_s=0.0,
+        mode_overheads={"ar": [1e-3, 0], "ssd": [2e-3, 1e-4]},
+    )
+    fwd1 = lat.forward_s(prof.target, 2, 1, 51)
+    assert lat.ar_step_s(prof, 2, 50) == pytest.approx(fwd1 + 1e-3)
+    fwd = lat.forward_s(prof.target, 2, 4, 54)
+    assert lat.verify_s(prof, 2, 3, 50) == pytest.approx(fwd + 1e-4)  # sd: the default pair
+    assert lat.verify_s(prof, 2, 3, 50, "ssd") == pytest.approx(fwd + 2e-3 + 2e-4)
+    assert Profile.from_dict(prof.to_dict()).mode_overheads == {
+        "ar": (1e-3, 0.0),
+        "ssd": (2e-3, 1e-4),
+    }
+    with pytest.raises(SchemaError, match="mode_overheads"):
+        make_toy(mode_overheads={"tree": [1e-3, 0]})
+    with pytest.raises(SchemaError, match=r"mode_overheads.ar\[1\]"):
+        make_toy(mode_overheads={"ar": [1e-3, -1]})

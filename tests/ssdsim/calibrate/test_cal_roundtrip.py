@@ -144,11 +144,14 @@ def test_calibrated_tables_reproduce_true_coverage(cal):
 
 
 def test_host_work_per_step_recovered(cal):
-    verify = cal.overheads["verify"]
+    verify = cal.overheads["sd"]
     assert verify.fixed_s == pytest.approx(4e-4, rel=1e-6)
     assert verify.per_seq_s == pytest.approx(5e-5, rel=1e-6)
     assert cal.profile.step_overhead_s == pytest.approx(4e-4, rel=1e-6)
-    assert "ar" in cal.overheads and "hit rate" in format_report(cal)
+    # AR ran at B=4 only: its fixed + per-sequence total there is what can be recovered.
+    assert cal.overheads["ar"].at(4) == pytest.approx(4e-4 + 4 * 5e-5, rel=1e-6)
+    assert cal.profile.mode_overheads["sd"] == pytest.approx((4e-4, 5e-5))
+    assert "hit rate" in format_report(cal)
 
 
 def test_provenance_names_the_traces(cal, traces):
