@@ -6,7 +6,8 @@ models it is given (``executor.model.decoder.Decoder``) and serves commands from
 - ``grid``: seconds of forwards at a list of (batch, tokens, context) points, visited
   round-robin (every round times each point once) so that a burst of load from elsewhere hits
   all points alike; ``kind`` ``forward`` is ``Decoder.forward`` as the engines call it (one token:
-  logits of that token; more: logits of all), ``tree`` is one ``forward_branches`` step of
+  logits of that token; more: logits of all; rows of a batch at different lengths, up to 15
+  tokens below the context), ``tree`` is one ``forward_branches`` step of
   batch x tokens branches over a trunk of ``context`` tokens (the attention's kv_len).
 - ``busy``: the model's representative loop (the other device's work in SSD), until the next
   message arrives; returns the number of forwards run.
@@ -72,7 +73,9 @@ class Bench:
         if self.kind == "tree":
             trunk_len = torch.full((b * n,), c, dtype=torch.long, device=m.device)
             return lambda: m.forward_branches(toks, cache, trunk_len, self.scratch, 0, kv_len=c)
-        start = torch.full((b,), c - n, dtype=torch.long, device=m.device)
+        # Rows at different lengths, as after prompts of different lengths and verification
+        # (the attention then needs its mask): row i ends up to 15 tokens short of c.
+        start = c - n - (torch.arange(b, device=m.device) * 7) % 16
         x = toks.view(b, n)
         at = 0 if n == 1 else None
         return lambda: m.forward(x, start, cache, logits_at=at)

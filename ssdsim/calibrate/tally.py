@@ -4,7 +4,8 @@ A trace's sequence-steps are sorted by proposer kind (``ssdsim.chance.PROPOSERS`
 SD proposals and SSD proposals served from the speculation cache, ``jit`` for SSD rows the draft
 decoded after a miss, ``fast`` for rows the fast speculator proposed. Acceptance counts: position
 i was reached when at least i proposals were accepted and more than i were proposed, and passed
-when more than i were accepted. Ranks: the bonus token's rank among the draft's candidates at
+when more than i were accepted (the fast speculator's missing proposals count as rejected,
+so that its k positions carry the chance of each accepted length). Ranks: the bonus token's rank among the draft's candidates at
 position ``accepted_len`` (``0``: beyond the recorded depth), for positions j < proposed (after
 a rejection) and for the bonus after every proposal was accepted.
 
@@ -39,12 +40,14 @@ class Tally:
     seqsteps: int = 0
     sources: list[str] = field(default_factory=list)
 
-    def add(self, kind: str, o: SeqOutcome, ranked: bool) -> None:
+    def add(self, kind: str, o: SeqOutcome, ranked: bool, proposed: int | None = None) -> None:
+        """Count one sequence-step; ``proposed`` overrides the record's (fast rows: k)."""
+        proposed = o.proposed if proposed is None else max(proposed, o.proposed)
         reached, passed = self.reached[kind], self.passed[kind]
-        while len(reached) < o.proposed:
+        while len(reached) < proposed:
             reached.append(0)
             passed.append(0)
-        for i in range(min(o.accepted_len + 1, o.proposed)):
+        for i in range(min(o.accepted_len + 1, proposed)):
             reached[i] += 1
             passed[i] += int(o.accepted_len > i)
         self.seqsteps += 1
@@ -70,14 +73,18 @@ class Tally:
 
 
 def kind_of(mode: str, o: SeqOutcome) -> str | None:
-    """The proposer kind of one sequence-step (None: nothing was proposed, e.g. AR)."""
-    if mode == "ar" or o.proposed == 0 or o.proposer == "none":
+    """The proposer kind of one sequence-step (None: no proposer, e.g. AR).
+
+    An SSD miss is ``jit`` when the draft proposed, else ``fast`` (the fast speculator, which
+    may propose fewer than k tokens or none at all).
+    """
+    if mode == "ar":
         return None
+    if mode == "ssd" and o.cache_hit is False:
+        return "jit" if o.proposer == "draft" else "fast"
     if o.proposer == "fast":
         return "fast"
-    if mode == "ssd" and o.cache_hit is False:
-        return "jit"
-    return "hit"
+    return "hit" if o.proposed > 0 else None
 
 
 def group_key(trace: Trace, path: str) -> tuple[float, float]:
@@ -106,11 +113,12 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
         tally.sources.append(path)
         ranked = any(o.bonus_rank is not None for s in trace.steps for o in s.seqs)
         tally.ranks_recorded |= ranked
+        k = int(trace.header.policy.get("k", 0))
         for step in trace.steps:
             for o in step.seqs:
                 kind = kind_of(mode, o)
-                if kind is not None:
-                    tally.add(kind, o, ranked)
+                if kind is not None:  # missing fast proposals count as rejections (k positions)
+                    tally.add(kind, o, ranked, k if kind == "fast" else None)
     return dict(groups)
 
 
