@@ -66,6 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=int, default=4, help="simulator seeds per point (mean); default 4"
     )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per executor run")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300.0,
+        help="seconds to wait for a quiet machine before each run (0: never wait); default 300",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="reruns of a run other processes disturbed (the least disturbed is kept); default 2",
+    )
     p.add_argument("--json", action="store_true", help="end with one JSON line")
     return p
 
@@ -101,7 +113,13 @@ def points_from_args(args: argparse.Namespace, profile: Profile) -> list[Point]:
 
 def check(args: argparse.Namespace) -> tuple[Profile, list[Point], RunSettings]:
     """Everything checked before the first run."""
-    for name, low in (("max_new_tokens", 1), ("repeats", 1), ("seeds", 1), ("seed", 0)):
+    for name, low in (
+        ("max_new_tokens", 1),
+        ("repeats", 1),
+        ("seeds", 1),
+        ("seed", 0),
+        ("retries", 0),
+    ):
         if getattr(args, name) < low:
             raise ValidationError(
                 f"--{name.replace('_', '-')} {getattr(args, name)}: expected an integer >= {low}"
@@ -110,8 +128,18 @@ def check(args: argparse.Namespace) -> tuple[Profile, list[Point], RunSettings]:
         raise ValidationError(f"--num-prompts {args.num_prompts}: expected an integer >= 1")
     profile = load_profile(args.profile)
     pts = points_from_args(args, profile)
+    if args.quiet_wait < 0:
+        raise ValidationError(f"--quiet-wait {args.quiet_wait}: expected seconds >= 0")
     settings = RunSettings(
-        args.pair, args.prompts, args.num_prompts, args.max_new_tokens, args.seed, args.timeout
+        args.pair,
+        args.prompts,
+        args.num_prompts,
+        args.max_new_tokens,
+        args.seed,
+        args.timeout,
+        quiet_cores=0.5 if args.quiet_wait > 0 else None,
+        retries=args.retries,
+        quiet_timeout_s=args.quiet_wait,
     )
     return profile, pts, settings
 

@@ -40,6 +40,7 @@ def calibrated(smoke_build, tmp_path_factory):
 def _validate(profile: Path, out: Path, *extra: str) -> int:
     argv = ["--profile", str(profile), "--pair", "smoke", "--prompts", "smoke8"]
     argv += ["--num-prompts", "2", "--max-new-tokens", "12", "--out", str(out), "--json", *extra]
+    argv += ["--quiet-wait", "0", "--retries", "0"]  # tests measure plumbing, not speed
     return validate_main(argv)
 
 
@@ -61,6 +62,7 @@ def test_validate_measures_simulates_and_resumes(smoke_cache, calibrated, tmp_pa
 def test_failed_executor_run_is_reported(smoke_cache, calibrated, tmp_path, capsys):
     argv = ["--profile", str(calibrated), "--pair", "nosuchpair", "--prompts", "smoke8"]
     argv += ["--modes", "ar", "--batch-sizes", "1", "--temperatures", "0", "--out", str(tmp_path)]
+    argv += ["--quiet-wait", "0"]
     assert validate_main(argv) == 2
     err = capsys.readouterr().err
     assert "ar_b1_t0" in err and "nosuchpair" in err
