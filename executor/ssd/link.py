@@ -4,13 +4,16 @@
 what SSD is for. ``LocalDraft`` runs the very same ``DraftSpeculator`` calls in the target's
 process, one after the other (serve, then pre-speculate, no overlap): the statistical tests use
 it to draw 20,000 samples quickly, and it isolates the algorithm from the transport when
-debugging. A link raises ``DraftFailure`` when the draft is gone or too slow; the engine then
-finishes the run without it. Imports torch and executor only.
+debugging; its optional ``stop`` stands in for the worker's doorbell (``stop()`` true: the next
+request is waiting, cut the tree short), so tests can force shallow trees. A link raises
+``DraftFailure`` when the draft is gone or too slow; the engine then finishes the run without it.
+Imports torch and executor only.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -46,8 +49,13 @@ class LocalDraft:
 
     description = "in-process (sequential)"
 
-    def __init__(self, speculator: DraftSpeculator, max_batch: int) -> None:
-        self.spec = speculator
+    def __init__(
+        self,
+        speculator: DraftSpeculator,
+        max_batch: int,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.spec, self.stop = speculator, stop
         self.handshake_s: list[float] = []
         cfg = speculator.cfg
         self.q = (
@@ -55,21 +63,21 @@ class LocalDraft:
             if cfg.ship_q
             else None
         )
-        self._prev = (0.0, 0.0, 0.0, 0.0)
+        self._prev = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     def start_batch(
         self, prompts: list[list[int]], seq_ids: list[int], capacity: int, *, jit: bool
     ) -> None:
         self.spec.start_batch(prompts, seq_ids, capacity, jit=jit)
-        self._prev = (0.0, 0.0, 0.0, 0.0)
+        self._prev = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     def request(self, req: SpecRequest, step: int) -> SpecResponse:
         got = time.perf_counter()
         resp, jit_s = self.spec.serve(req, self.q)
         respond = time.perf_counter()
         resp.times = DraftTimes(got, respond, jit_s, *self._prev)
-        glue_s, tree_s = self.spec.prespeculate()
-        self._prev = (respond, time.perf_counter(), glue_s, tree_s)
+        glue_s, tree_s, depth = self.spec.prespeculate(self.stop)
+        self._prev = (respond, time.perf_counter(), glue_s, tree_s, depth)
         if resp.q is not None:
             resp.q = resp.q[: req.batch_size]
         return resp

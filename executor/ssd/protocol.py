@@ -35,7 +35,7 @@ class Cmd(IntEnum):
 
 REQUEST_HEADER = 6  # cmd, batch size, step, and room for a command's other numbers
 REQUEST_FIELDS = 6  # seq, accepted_len, token, seq_len, live, num_fast (then k fast tokens)
-RESPONSE_HEADER = 8  # batch size, then the DraftTimes fields in order
+RESPONSE_HEADER = 9  # batch size, then the DraftTimes fields in order
 RESPONSE_FIELDS = 3  # cache_hit, num_proposals, prev_rank (then k tokens)
 
 
@@ -70,7 +70,8 @@ class DraftTimes:
 
     got_s/respond_s: this request received / its response sent; jit_s: jit decoding inside
     that window; prev_*: the pre-speculation that ran after the previous response (start, end,
-    its glue forward and tree decode seconds). 0 where unknown.
+    its glue forward and tree decode seconds, and the tree depth it reached: k, or less when
+    the next request arrived first and the tree was cut short). 0 where unknown.
     """
 
     got_s: float = 0.0
@@ -80,6 +81,7 @@ class DraftTimes:
     prev_prespec_end_s: float = 0.0
     prev_glue_s: float = 0.0
     prev_tree_s: float = 0.0
+    prev_tree_depth: float = 0.0
 
     def as_list(self) -> list[float]:
         return [
@@ -90,6 +92,7 @@ class DraftTimes:
             self.prev_prespec_end_s,
             self.prev_glue_s,
             self.prev_tree_s,
+            self.prev_tree_depth,
         ]
 
 

@@ -49,7 +49,7 @@ class RawStep:
     fast_s: float = 0.0
     fallback: str | None = None
     draft: DraftTimes | None = None  # this step's serving window (got/respond/jit)
-    prespec: tuple[float, float, float, float] | None = None  # start, end, glue_s, tree_s
+    prespec: tuple[float, ...] | None = None  # start, end, glue_s, tree_s, tree depth
     ranks: list[int] = field(default_factory=list)  # per row, 0 = unknown
 
 
@@ -78,6 +78,7 @@ class StepLog:
                 times.prev_prespec_end_s,
                 times.prev_glue_s,
                 times.prev_tree_s,
+                times.prev_tree_depth,
             )
 
     def _rel(self, perf_s: float) -> float:
@@ -142,6 +143,7 @@ class DraftStats:
     glue_s: list[float] = field(default_factory=list)
     tree_s: list[float] = field(default_factory=list)
     prespec_s: list[float] = field(default_factory=list)
+    tree_depth: list[float] = field(default_factory=list)
     round_trip_s: list[float] = field(default_factory=list)
 
     def add_batch(self, log: StepLog) -> None:
@@ -151,10 +153,11 @@ class DraftStats:
                 self.jit_s.append(s.draft.jit_s)
                 self.round_trip_s.append(s.t_response_s - s.t_request_s)
             if s.prespec is not None:
-                start, end, glue, tree = s.prespec
+                start, end, glue, tree, depth = s.prespec
                 self.prespec_s.append(end - start)
                 self.glue_s.append(glue)
                 self.tree_s.append(tree)
+                self.tree_depth.append(depth)
 
     @property
     def busy_s(self) -> float:
@@ -170,6 +173,7 @@ class DraftStats:
             "draft_glue_mean_s": mean(self.glue_s),
             "draft_tree_mean_s": mean(self.tree_s),
             "draft_prespec_mean_s": mean(self.prespec_s),
+            "draft_tree_depth_mean": mean(self.tree_depth),
             "round_trip_p50_s": percentile(self.round_trip_s, 50),
             "round_trip_p99_s": percentile(self.round_trip_s, 99),
         }

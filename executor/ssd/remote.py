@@ -8,8 +8,8 @@ of full-size messages with no work (``handshake_s``; p50/p99 go to the run summa
 
 Every later receive waits at most ``timeout_s``: a dead worker (connection reset) or a stalled
 one raises ``DraftFailure`` and the engine finishes alone. ``close`` asks the worker to exit,
-then terminates and finally kills it (each within a second), removes the shared q file and
-restores this process's CPU affinity; it runs on every exit path, Ctrl-C included.
+then terminates and finally kills it (each within a second), removes the shared files (q, the
+doorbell) and restores this process's CPU affinity; it runs on every exit path, Ctrl-C included.
 Imports torch and executor only.
 """
 
@@ -39,7 +39,7 @@ from executor.ssd.protocol import (
     unpack_response,
 )
 from executor.ssd.speculator import SpecConfig, spec_config
-from executor.ssd.transport import LinkError, Pipe, make_store, new_shared_path, shared_q
+from executor.ssd.transport import LinkError, Pipe, make_store, new_shared_path, shared_tensor
 from executor.ssd.worker import WorkerConfig, worker_main
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,9 @@ class RemoteDraft:
         self.handshake_s: list[float] = []
         self.proc = None
         self._old_affinity = None
-        self._q_path = None
+        self._shm_paths: list[Path] = []
         self.q = None
+        self._sent = 0  # SPEC requests sent (the doorbell's count)
         self._msg_dev = plan.draft if plan.backend == "nccl" else torch.device("cpu")
         try:
             self._start(draft_dir, max_batch, vocab_size, dtype, threads, startup_timeout_s)
@@ -83,13 +84,7 @@ class RemoteDraft:
     def _start(self, draft_dir, max_batch, vocab_size, dtype, threads, startup_timeout_s):
         plan, k = self.plan, self.spec.k
         store = make_store(0, is_server=True, timeout_s=startup_timeout_s)
-        if self.spec.ship_q:
-            shape = (max_batch, k, vocab_size)
-            if plan.q_in_shared_memory:
-                self._q_path = new_shared_path()
-                self.q = shared_q(self._q_path, shape)
-            else:
-                self.q = torch.zeros(shape, device=self._msg_dev)
+        bell_path, q_path = self._shared_buffers(max_batch, vocab_size)
         cfg = WorkerConfig(
             draft_dir=str(draft_dir),
             device=str(plan.draft),
@@ -101,7 +96,8 @@ class RemoteDraft:
             spec=self.spec,
             max_batch=max_batch,
             vocab_size=vocab_size,
-            q_path=str(self._q_path) if self._q_path and plan.q_in_shared_memory else None,
+            q_path=q_path,
+            bell_path=bell_path,
             parent_pid=os.getpid(),
             startup_timeout_s=startup_timeout_s,
         )
@@ -110,8 +106,9 @@ class RemoteDraft:
         self.proc.start()
         self._wait_up(store, startup_timeout_s)
         self.pipe = Pipe(store, 0, plan.backend, timeout_s=startup_timeout_s)
-        if plan.target_core is not None:  # this thread only: the link's I/O threads float
-            self._old_affinity = os.sched_getaffinity(0)
+        current = os.sched_getaffinity(0)  # this thread's; the link's I/O threads float
+        if plan.target_core is not None and current != {plan.target_core}:
+            self._old_affinity = current  # restored by whoever pinned (another link may have)
             os.sched_setaffinity(0, {plan.target_core})
         self._store = store
         self.req_buf = torch.zeros(
@@ -120,6 +117,22 @@ class RemoteDraft:
         self.resp_buf = torch.zeros(
             response_numel(max_batch, k), dtype=torch.float64, device=self._msg_dev
         )
+
+    def _shared_buffers(self, max_batch: int, vocab_size: int) -> tuple[str, str | None]:
+        """The doorbell, and q's buffer when the target samples (shared memory unless NCCL)."""
+        bell = new_shared_path()
+        self._shm_paths.append(bell)
+        self.bell = shared_tensor(bell, (1,), torch.int64)
+        if not self.spec.ship_q:
+            return str(bell), None
+        shape = (max_batch, self.spec.k, vocab_size)
+        if not self.plan.q_in_shared_memory:
+            self.q = torch.zeros(shape, device=self._msg_dev)
+            return str(bell), None
+        q_path = new_shared_path()
+        self._shm_paths.append(q_path)
+        self.q = shared_tensor(q_path, shape)
+        return str(bell), str(q_path)
 
     def _wait_up(self, store, startup_timeout_s: float) -> None:
         deadline = time.monotonic() + startup_timeout_s
@@ -164,7 +177,10 @@ class RemoteDraft:
             raise DraftFailure(str(exc)) from exc
 
     def request(self, req: SpecRequest, step: int) -> SpecResponse:
-        self._exchange(pack_request(self.req_buf, Cmd.SPEC, req, step))
+        pack_request(self.req_buf, Cmd.SPEC, req, step)
+        self._sent += 1
+        self.bell[0] = self._sent  # before sending: the draft may cut its tree short now
+        self._exchange(self.req_buf)
         b = req.batch_size
         q = None
         if self.q is not None:
@@ -189,7 +205,7 @@ class RemoteDraft:
         return self.proc.pid if self.proc is not None else None
 
     def close(self) -> None:
-        """Stop the worker (exit, terminate, kill: a second each), free the q file, unpin."""
+        """Stop the worker (exit, terminate, kill: a second each), free the shared files, unpin."""
         proc, self.proc = self.proc, None
         if proc is not None:
             if proc.is_alive() and hasattr(self, "pipe"):
@@ -202,9 +218,9 @@ class RemoteDraft:
                 if proc.is_alive():
                     stop()
                     proc.join(1.0)
-        if self._q_path is not None:
-            Path(self._q_path).unlink(missing_ok=True)
-            self._q_path = None
+        for path in self._shm_paths:
+            path.unlink(missing_ok=True)
+        self._shm_paths = []
         if self._old_affinity is not None:
             os.sched_setaffinity(0, self._old_affinity)
             self._old_affinity = None

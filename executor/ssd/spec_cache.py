@@ -6,7 +6,8 @@ assumes) with bonus-token guess ``forks[b, m]``, and carries the k tokens decode
 (``q[b*M + m]``, [k, V]). A request's key (seq, accepted_len, token) hits branch m when the
 three fields match; at most one branch matches (the candidates at one glue index are distinct).
 Only the latest round is kept: the tree decode overwrites ``tokens``/``q`` in place, after the
-lookup of the request that started it. Imports torch only.
+lookup of the request that started it. ``depth``: how many of the k tokens the tree decoded
+(1..k: fewer than k when the next request cut the tree short). Imports torch only.
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ class SpecCache:
         )
         self._row_base = torch.arange(batch_size, device=device) * budget
         self.valid = False
+        self.depth = 0
 
-    def store(self, seq: torch.Tensor, forks: torch.Tensor, index: torch.Tensor) -> None:
-        """Record the keys of the branches whose values the tree decode just wrote."""
+    def store(
+        self, seq: torch.Tensor, forks: torch.Tensor, index: torch.Tensor, depth: int
+    ) -> None:
+        """Record the keys of the branches whose first ``depth`` tokens the tree just wrote."""
         self.seq.copy_(seq)
         self.forks.copy_(forks)
         self.index.copy_(index)
-        self.valid = True
+        self.depth = depth
+        self.valid = depth > 0
 
     def lookup(
         self, seq: torch.Tensor, accepted_len: torch.Tensor, token: torch.Tensor

@@ -9,12 +9,16 @@ key of every sequence; a hit returns the cached k tokens (and their q); a miss o
 served by the fallback: ``jit`` decodes k tokens for the missed rows only (``rows=`` forwards),
 ``fast`` passes on the target's n-gram proposals from the request (q one-hot).
 
-``prespeculate()``, run while the target verifies: (1) glue forward of the k+1 tokens being
+``prespeculate(stop)``, run while the target verifies: (1) glue forward of the k+1 tokens being
 verified [token, x_1..x_k] (their KV enters the trunk, so any accepted prefix already has draft
 KV); (2) fork the top F_j candidates at each glue index j, the speculated token excluded, with
 the after-hit or after-miss fan-out list of each row; (3) k tree steps over the B*M branches
 with ``forward_branches`` (branch (j, c) reads the trunk up to glue index j in place); the
-results fill the cache under (seq, j, c).
+results fill the cache under (seq, j, c). ``stop()`` is asked before every tree step after the
+first: when the next request is already waiting, the tree stops at its current depth d >= 1 and
+hits return d tokens (verification takes fewer proposals, exactly) instead of the target waiting
+for the rest. At least one step always runs, so a hit means exactly "the key matched" (what
+the bonus ranks in a trace predict) and carries at least one proposal.
 
 Saguaro sampling: tree and jit tokens are sampled from q' = ``draft_distribution(logits, T_d,
 rescale=C, top_n=F_j + 1)``, where j is the token's position in the chain (its glue index when
@@ -28,6 +32,7 @@ exactly what is shipped to verification. Imports torch, kernels and executor onl
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -152,7 +157,7 @@ class DraftSpeculator:
         if q_out is not None:
             torch.index_select(self.cache.q, 0, flat, out=q_out[: req.batch_size])
         miss = ~hit & req.live
-        num = torch.full_like(req.num_fast, k)
+        num = torch.where(hit, self.cache.depth, k)
         jit_s = 0.0
         if bool(miss.any()):
             rows = miss.nonzero()[:, 0]
@@ -193,8 +198,8 @@ class DraftSpeculator:
         return out
 
     # -- pre-speculation ---------------------------------------------------------------------
-    def prespeculate(self) -> tuple[float, float]:
-        """Glue, fork and tree-decode for the request just served; returns (glue_s, tree_s)."""
+    def prespeculate(self, stop: Callable[[], bool] | None = None) -> tuple[float, float, int]:
+        """Glue, fork and tree-decode for the request just served; (glue_s, tree_s, depth)."""
         req, sent, num, hit = self._next
         k = self.cfg.k
         t0 = time.perf_counter()
@@ -209,7 +214,10 @@ class DraftSpeculator:
         forks, index = fork(logits, excluded, fan)
         trunk_len = (start[:, None] + index + 1).reshape(-1)
         x = forks.reshape(-1)
+        depth = 0
         for d in range(k):
+            if d and stop is not None and stop():
+                break
             lg = self.draft.forward_branches(
                 x, self.trunk, trunk_len, self.scratch, d, kv_len=kv_len
             )
@@ -217,7 +225,8 @@ class DraftSpeculator:
             self.cache.tokens[:, d] = x
             if q is not None:
                 self.cache.q[:, d] = q
-        self.cache.store(req.seq, forks, index)
+            depth = d + 1
+        self.cache.store(req.seq, forks, index, depth)
         self.glue_logits, self.glue_tokens, self.glue_num = logits, sent, num
         self._next = None
-        return t1 - t0, time.perf_counter() - t1
+        return t1 - t0, time.perf_counter() - t1, depth

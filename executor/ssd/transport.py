@@ -6,8 +6,10 @@ port) serves the rendezvous and the worker's startup status (``worker_up`` or
 no global ``torch.distributed`` state, so several engines can live in one process one after the
 other. ``Pipe.send``/``recv`` move one fixed-size tensor and raise ``LinkError`` when the peer is
 gone or the receive times out. On CPU the draft distributions travel through a file in
-/dev/shm mapped by both processes (``shared_q``): gloo showed multi-millisecond spikes for
-messages of 256 KB or more on this machine, a shared mapping costs one memcpy.
+/dev/shm mapped by both processes (``shared_tensor``): gloo showed multi-millisecond spikes for
+messages of 256 KB or more on this machine, a shared mapping costs one memcpy. A second shared
+file is the doorbell: the target counts the requests it sent there, so the draft can see a
+request waiting without receiving it (a gloo receive cannot be polled).
 Imports torch only.
 """
 
@@ -85,7 +87,11 @@ def new_shared_path() -> Path:
     return Path(name)
 
 
-def shared_q(path: str | Path, shape: tuple[int, int, int]) -> torch.Tensor:
-    """A float32 tensor of ``shape`` backed by the shared file at ``path`` (both sides map it)."""
-    numel = shape[0] * shape[1] * shape[2]
-    return torch.from_file(str(path), shared=True, size=numel, dtype=torch.float32).view(shape)
+def shared_tensor(
+    path: str | Path, shape: tuple[int, ...], dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """A tensor of ``shape`` backed by the shared file at ``path`` (both sides map it)."""
+    numel = 1
+    for n in shape:
+        numel *= n
+    return torch.from_file(str(path), shared=True, size=numel, dtype=dtype).view(shape)

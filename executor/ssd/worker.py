@@ -35,7 +35,7 @@ from executor.ssd.protocol import (
     unpack_request,
 )
 from executor.ssd.speculator import DraftSpeculator, SpecConfig
-from executor.ssd.transport import Pipe, make_store, shared_q
+from executor.ssd.transport import Pipe, make_store, shared_tensor
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class WorkerConfig:
     max_batch: int
     vocab_size: int
     q_path: str | None
+    bell_path: str
     parent_pid: int
     startup_timeout_s: float
 
@@ -82,7 +83,12 @@ def worker_main(cfg: WorkerConfig) -> None:
         q = None
         if cfg.spec.ship_q:
             shape = (cfg.max_batch, cfg.spec.k, cfg.vocab_size)
-            q = shared_q(cfg.q_path, shape) if cfg.q_path else torch.zeros(shape, device=cfg.device)
+            q = (
+                shared_tensor(cfg.q_path, shape)
+                if cfg.q_path
+                else torch.zeros(shape, device=cfg.device)
+            )
+        bell = shared_tensor(cfg.bell_path, (1,), torch.int64)
     except Exception as exc:  # report, then exit: the parent raises with this message
         store.set("worker_error", f"{type(exc).__name__}: {exc}")
         raise
@@ -91,18 +97,27 @@ def worker_main(cfg: WorkerConfig) -> None:
     if cfg.core is not None:  # this thread only: the link's I/O threads float
         os.sched_setaffinity(0, {cfg.core})
     with torch.inference_mode():
-        serve_forever(pipe, speculator, cfg, q)
+        serve_forever(pipe, speculator, cfg, q, bell)
 
 
 def serve_forever(
-    pipe: Pipe, spec: DraftSpeculator, cfg: WorkerConfig, q: torch.Tensor | None
+    pipe: Pipe,
+    spec: DraftSpeculator,
+    cfg: WorkerConfig,
+    q: torch.Tensor | None,
+    bell: torch.Tensor,
 ) -> None:
-    """The command loop; returns on EXIT, raises (and the process exits) if the link breaks."""
+    """The command loop; returns on EXIT, raises (and the process exits) if the link breaks.
+
+    bell[0] counts the SPEC requests the target has sent: above ``served``, the next request
+    is waiting and the pre-speculation stops its tree where it is.
+    """
     k = cfg.spec.k
     msg_dev = cfg.device if cfg.backend == "nccl" else "cpu"
     req_buf = torch.zeros(request_numel(cfg.max_batch, k), dtype=torch.float64, device=msg_dev)
     resp_buf = torch.zeros(response_numel(cfg.max_batch, k), dtype=torch.float64, device=msg_dev)
-    prev = (0.0, 0.0, 0.0, 0.0)  # the last pre-speculation: start, end, glue_s, tree_s
+    prev = (0.0,) * 5  # the last pre-speculation: start, end, glue_s, tree_s, depth
+    served = 0
     while True:
         pipe.recv(req_buf)
         got = time.perf_counter()
@@ -114,7 +129,7 @@ def serve_forever(
             continue
         if cmd == Cmd.PREFILL:
             _prefill(pipe, spec, req_buf, msg_dev)
-            prev = (0.0, 0.0, 0.0, 0.0)
+            prev = (0.0,) * 5
             continue
         _, _, req = unpack_request(req_buf.to(spec.device), k)
         if cmd == Cmd.FINISH:
@@ -122,14 +137,15 @@ def serve_forever(
             resp.times = DraftTimes(got, time.perf_counter(), 0.0, *prev)
             pipe.send(pack_response(resp_buf, resp))
             continue
+        served += 1
         resp, jit_s = spec.serve(req, q)
         resp.times = DraftTimes(got, time.perf_counter(), jit_s, *prev)
         pipe.send(pack_response(resp_buf, resp))
         if q is not None and cfg.backend == "nccl":
             pipe.send(q[: req.batch_size])
         start = time.perf_counter()
-        glue_s, tree_s = spec.prespeculate()
-        prev = (start, time.perf_counter(), glue_s, tree_s)
+        glue_s, tree_s, depth = spec.prespeculate(lambda n=served: int(bell[0]) > n)
+        prev = (start, time.perf_counter(), glue_s, tree_s, depth)
 
 
 def _prefill(pipe: Pipe, spec: DraftSpeculator, header: torch.Tensor, msg_dev) -> None:

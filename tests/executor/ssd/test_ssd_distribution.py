@@ -6,7 +6,8 @@ transformers) applied to SSD. The draft runs in-process (``LocalDraft``: the wor
 ``DraftSpeculator`` calls, serve then pre-speculate), so 20,000 sequences are one batch and
 hits, misses, jit and fast rows all occur in it. Saguaro sampling with C = 1 and C < 1 (and a
 draft temperature unlike the target's) must pass (p > 0.001 at every position); a draft that
-samples from q' but ships the plain q must fail. The run's bonus ranks must also predict its
+samples from q' but ships the plain q must fail; so must trees cut short after one step (the
+doorbell: hits then verify one proposal). The run's bonus ranks must also predict its
 hits at T > 0.
 """
 
@@ -42,18 +43,25 @@ class ShipsPlainQ(DraftSpeculator):
         return sample(q_prime, self.generator), q
 
 
-def _engine(models, policy, sampling, speculator=DraftSpeculator):
+def _engine(models, policy, sampling, speculator=DraftSpeculator, stop=None):
     target, draft = models
-    link = LocalDraft(speculator(draft, spec_config(policy, sampling)), SAMPLES)
+    link = LocalDraft(speculator(draft, spec_config(policy, sampling)), SAMPLES, stop=stop)
     return SSDEngine(target, link, policy, sampling)
 
 
 @pytest.mark.parametrize(
-    ("fallback", "rescale", "draft_temperature"),
-    [("jit", 1.0, None), ("jit", 0.3, 0.6), ("fast", 0.3, None)],
-    ids=["jit_C1", "jit_C0.3_draftT0.6", "fast_C0.3"],
+    ("fallback", "rescale", "draft_temperature", "cut"),
+    [
+        ("jit", 1.0, None, False),
+        ("jit", 0.3, 0.6, False),
+        ("fast", 0.3, None, False),
+        ("jit", 0.3, None, True),
+    ],
+    ids=["jit_C1", "jit_C0.3_draftT0.6", "fast_C0.3", "jit_C0.3_tree_cut_at_1"],
 )
-def test_ssd_samples_follow_target(models, exact_marginals, fallback, rescale, draft_temperature):
+def test_ssd_samples_follow_target(
+    models, exact_marginals, fallback, rescale, draft_temperature, cut
+):
     policy = Policy(
         mode="ssd",
         k=K,
@@ -63,8 +71,11 @@ def test_ssd_samples_follow_target(models, exact_marginals, fallback, rescale, d
         fallback=fallback,
     )
     sampling = Sampling(temperature=TEMPERATURE, draft_temperature=draft_temperature, seed=5)
-    p_values, result = _p_values(_engine(models, policy, sampling), sampling, exact_marginals)
+    engine = _engine(models, policy, sampling, stop=(lambda: True) if cut else None)
+    p_values, result = _p_values(engine, sampling, exact_marginals)
     assert min(p_values) > 1e-3, p_values
+    proposed = {o.proposed for s in result.steps for o in s.seqs if o.cache_hit}
+    assert proposed == ({1} if cut else {K})
     assert 0.05 < result.summary.hit_rate < 0.95  # both hits and misses were verified
     accepted = [o.accepted_len for s in result.steps for o in s.seqs]
     assert 0 < sum(accepted) / len(accepted) < K

@@ -78,4 +78,5 @@ def test_ssd_equals_generate(link, target, prompts32, oracle, fallback, batch_si
     assert {s.fallback for s in result.steps} == {None, used}
     extra = result.summary.extra
     assert extra["draft_failure"] is None and extra["handshake_p50_s"] > 0
+    assert 1 <= extra["draft_tree_depth_mean"] <= K  # the doorbell may cut trees short
     assert result.summary.draft_busy_s > 0 and result.summary.ssd_efficiency > 0

@@ -4,18 +4,23 @@
   of the true context, recomputed from scratch with plain forwards: the branches see the right
   trunk prefix, positions and chain.
 - jit decodes exactly the missed live rows, never the whole batch.
+- A tree cut short after one step (the doorbell rang: the next request was waiting) still
+  gives exactly the target's greedy output; its hits verify exactly one proposal each.
 """
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from executor.engines.ar import AREngine
 from executor.engines.common import Sampling, generate
 from executor.model.decoder import Decoder
 from executor.ssd.engine import SSDEngine
 from executor.ssd.link import LocalDraft
 from executor.ssd.speculator import DraftSpeculator, spec_config
 from ssdsim.policy import Policy
+from tests.executor.ssd.ssd_checks import check_ranks_predict_hits
 
 POLICY = Policy(mode="ssd", k=3, fan_out=(3, 2, 1, 2), fan_out_miss=(5, 2, 1, 0))
 
@@ -94,3 +99,30 @@ def test_jit_decodes_only_the_missed_rows(pair_dirs, target, prompts32):
     ]
     assert jit_rows == [m for m in missed if m]
     assert any(0 < len(m) < 4 for m in missed)  # some steps mixed hits and misses
+
+
+@pytest.mark.parametrize(("fallback", "batch_size"), [("jit", 1), ("jit", 4), ("fast", 4)])
+def test_tree_cut_after_one_step_stays_lossless(pair_dirs, target, prompts32, fallback, batch_size):
+    draft = Decoder.from_dir(pair_dirs[1])
+    policy = Policy(
+        mode="ssd", k=3, fan_out=POLICY.fan_out, fan_out_miss=POLICY.fan_out_miss, fallback=fallback
+    )
+    stops = []
+
+    def stop() -> bool:  # asked before tree steps 2..k: the next request is always waiting
+        stops.append(True)
+        return True
+
+    link = LocalDraft(DraftSpeculator(draft, spec_config(policy, Sampling())), 4, stop=stop)
+    prompts = prompts32[:8]
+    run = dict(batch_size=batch_size, max_new_tokens=24, sampling=Sampling())
+    result = generate(SSDEngine(target, link, policy, Sampling()), prompts, **run)
+    assert result.outputs == generate(AREngine(target, Sampling()), prompts, **run).outputs
+    outcomes = [o for s in result.steps for o in s.seqs]
+    hits = [o for o in outcomes if o.cache_hit]
+    assert stops and hits and all(o.proposed == 1 for o in hits)
+    assert any(o.accepted_len == 1 for o in hits)  # the next glue follows a fully accepted hit
+    if fallback == "jit":
+        assert all(o.proposed == 3 for o in outcomes if not o.cache_hit)
+    check_ranks_predict_hits(result.steps, policy)
+    assert result.summary.extra["draft_tree_depth_mean"] == 1.0

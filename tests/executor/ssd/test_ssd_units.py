@@ -79,7 +79,7 @@ def test_request_and_response_round_trip():
         tokens=torch.randint(0, 4096, (b, k), generator=g),
         num_proposals=torch.tensor([4, 4, 2]),
         prev_rank=torch.tensor([0, 3, 1]),
-        times=DraftTimes(1.5, 2.25, 0.125, 0.5, 0.75, 0.0625, 0.1875),
+        times=DraftTimes(1.5, 2.25, 0.125, 0.5, 0.75, 0.0625, 0.1875, 2.0),
     )
     rbuf = torch.zeros(response_numel(max_b, k), dtype=torch.float64)
     back = unpack_response(pack_response(rbuf, resp), k, None)
