@@ -48,6 +48,7 @@ class ChanceAt:
     alpha_fast: tuple[float, ...]
     coverage: Coverage
     source: str = "model"
+    seq_spread: tuple[float, ...] = ()
 
     def alpha_for(self, proposer: str) -> tuple[float, ...]:
         """Acceptance per position of a proposer kind (``hit``, ``jit`` or ``fast``)."""
@@ -68,6 +69,12 @@ def accept_pmf(alpha: Sequence[float], k: int) -> np.ndarray:
     pmf = survive.copy()
     pmf[:-1] -= survive[1:]
     return pmf
+
+
+def spread_alpha(alpha: Sequence[float], k: int, r: float) -> tuple[float, ...]:
+    """Acceptance per position of a sequence whose rejection chances are r times the pooled."""
+    rates = position_rates(alpha, k)
+    return tuple(float(max(0.0, 1.0 - (1.0 - a) * r)) for a in rates)
 
 
 def accept_cdf(alpha: Sequence[float], k: int) -> np.ndarray:
@@ -278,4 +285,5 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         alpha_fast=_scale_alpha(anchor["fast"], rel["alpha_fast"]),
         coverage=_scale_miss(anchor["cov"], rel["reject"], rel["bonus"]),
         source=source,
+        seq_spread=p.seq_spread if p is not None else (),
     )

@@ -164,12 +164,28 @@ def prespec_s(profile: Profile, batch: Any, k: int, budget: int, context: Any) -
     the trunk positions each branch may read) every tree forward reads the trunk with the glue
     block, context + k + 1 positions (its chain's d+1 tokens sit in a separate small buffer).
     """
+    glue, tree = prespec_parts_s(profile, batch, k, budget, context)
+    return glue + tree
+
+
+def prespec_parts_s(profile: Profile, batch: Any, k: int, budget: int, context: Any) -> Any:
+    """(glue forward, all k tree forwards) of ``prespec_s``, apart (the doorbell cuts the tree)."""
     glue = forward_s(profile.draft, batch, k + 1, context + k + 1)
     if profile.draft_tree is not None:
         tree = forwards_s(profile.draft_tree, batch, budget, context + k + 1, 0, k)
     else:
         tree = forwards_s(profile.draft, batch, budget, context + k + 1 + budget, budget, k)
-    return glue + tree
+    return glue, tree
+
+
+def doorbell_depth(glue_s: Any, tree_step_s: Any, window_s: Any, k: int) -> Any:
+    """Tree depth reached when the next request is sent ``window_s`` after the glue starts.
+
+    The first tree step always runs; step d (2..k) starts only if the request has not been
+    sent yet: depth = clip(ceil((window - glue) / step), 1, k).
+    """
+    room = (np.asarray(window_s, dtype=float) - glue_s) / np.maximum(tree_step_s, 1e-12)
+    return np.clip(np.ceil(room), 1, k).astype(np.int64)
 
 
 def cache_bytes(profile: Profile, policy: Policy, batch: int) -> int:

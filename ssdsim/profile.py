@@ -233,7 +233,12 @@ class TemperatureModel:
 
 @dataclass(frozen=True)
 class ChancePoint:
-    """Measured acceptance and coverage at one (temperature, rescale); overrides the parametric model."""
+    """Measured acceptance and coverage at one (temperature, rescale); overrides the parametric model.
+
+    seq_spread: how acceptance differs between sequences (prompts): per measured sequence a
+    multiplier r on its rejection chances, P(reject at j) = min(1, (1 - alpha[j]) r); empty:
+    every sequence alike. The simulator gives each sequence one of them.
+    """
 
     temperature: float
     rescale: float
@@ -242,6 +247,7 @@ class ChancePoint:
     alpha_fast: tuple[float, ...] | None = None
     coverage: Coverage | None = None
     samples: int = 0
+    seq_spread: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
@@ -254,6 +260,12 @@ class ChancePoint:
         if isinstance(self.coverage, dict):
             object.__setattr__(self, "coverage", Coverage.from_dict(self.coverage, f"{o}.coverage"))
         check_int(o, "samples", self.samples, 0)
+        spread = self.seq_spread
+        if not isinstance(spread, (list, tuple)):
+            raise fail(o, "seq_spread", spread, "a list of numbers > 0")
+        for i, v in enumerate(spread):
+            check_float(o, f"seq_spread[{i}]", v, 0.0, low_open=True)
+        object.__setattr__(self, "seq_spread", tuple(float(v) for v in spread))
 
     @classmethod
     def from_dict(cls, data: Any, owner: str = "ChancePoint") -> ChancePoint:
@@ -340,6 +352,14 @@ class Profile:
         static_batch_rows: the engine keeps computing a static batch's finished rows until the
             whole batch is done (as the project's executor does): forwards and messages are
             costed for the batch's rows, not only its live ones (jit still decodes live misses).
+        doorbell: the draft stops its SSD pre-speculation tree at the first tree-step boundary
+            after the next request was sent (at least one step, as the project's executor
+            does): the target never waits for a whole tree, and a hit then carries only the
+            depth the tree reached (``ssdsim.sim.costs``, ``ssdsim.sim.outcomes``).
+        draft_sampling_scale: multiplier on the draft's chain forwards (SD drafting, SSD jit)
+            when it samples (T > 0): drawing from the distribution costs more than an argmax.
+        tree_sample_row_s: seconds per branch row per SSD tree step added when the tree samples
+            (T > 0; Saguaro sampling of each of the B*M rows).
     """
 
     name: str
@@ -362,6 +382,9 @@ class Profile:
     draft_tree: ForwardLatency | None = None
     static_batch_rows: bool = False
     mode_overheads: dict[str, tuple[float, float]] = field(default_factory=dict)
+    doorbell: bool = False
+    draft_sampling_scale: float = 1.0
+    tree_sample_row_s: float = 0.0
 
     def __post_init__(self) -> None:
         o = "Profile"
@@ -395,6 +418,10 @@ class Profile:
             raise fail(o, "provenance", self.provenance, "a JSON object")
         if not isinstance(self.static_batch_rows, bool):
             raise fail(o, "static_batch_rows", self.static_batch_rows, "true or false")
+        if not isinstance(self.doorbell, bool):
+            raise fail(o, "doorbell", self.doorbell, "true or false")
+        check_float(o, "draft_sampling_scale", self.draft_sampling_scale, 0.0, low_open=True)
+        check_float(o, "tree_sample_row_s", self.tree_sample_row_s, 0.0)
         object.__setattr__(self, "mode_overheads", _mode_overheads(o, self.mode_overheads))
 
     def to_dict(self) -> dict[str, Any]:

@@ -50,6 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--n-trials", type=int, default=300, help="optimizer trials")
     ap.add_argument("--quick", action="store_true", help="tiny grid and runs (plumbing check)")
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="seconds each run waits at most for a quiet machine (0: never); default 60",
+    )
+    ap.add_argument("--retries", type=int, default=1, help="reruns of a disturbed run")
+    ap.add_argument(
+        "--profile-args",
+        default="",
+        help="extra python -m executor.profile flags, e.g. '--batch-sizes 1,2,4 --rounds 5'",
+    )
     ap.add_argument("--results", type=Path, help="copy the small outputs for make_figures here")
     args = ap.parse_args(argv)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -65,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         repeats=1 if args.quick else args.repeats,
         n_trials=30 if args.quick else args.n_trials,
         quick=args.quick,
+        quiet_wait_s=0.0 if args.quick else args.quiet_wait,
+        retries=0 if args.quick else args.retries,
+        profile_args=tuple(args.profile_args.split()),
     )
     args.out.mkdir(parents=True, exist_ok=True)
     st.split_prompts(cfg)

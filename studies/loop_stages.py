@@ -35,6 +35,9 @@ class LoopConfig:
     repeats: int
     n_trials: int
     quick: bool = False
+    quiet_wait_s: float = 60.0  # per run: wait this long at most for a quiet machine (0: never)
+    retries: int = 1  # reruns of a run other processes disturbed
+    profile_args: tuple[str, ...] = ()  # extra python -m executor.profile flags (grid axes)
 
     @property
     def valid_prompts(self) -> Path:
@@ -49,16 +52,30 @@ class LoopConfig:
         return self.out / "calibrated.json"
 
     def settings(self, prompts: Path) -> RunSettings:
-        return RunSettings(self.pair, str(prompts), None, self.max_new_tokens)
+        return RunSettings(
+            self.pair,
+            str(prompts),
+            self.num_prompts,
+            self.max_new_tokens,
+            quiet_cores=0.5 if self.quiet_wait_s > 0 else None,
+            retries=self.retries,
+            quiet_timeout_s=self.quiet_wait_s,
+        )
 
 
 def split_prompts(cfg: LoopConfig) -> None:
-    """Validation prompts from the set's first half, calibration prompts from its second half."""
+    """Validation prompts from the set's first half, calibration prompts from its second half.
+
+    Each file holds the half's first ``num_prompts`` prompts; a file is never shortened (traces
+    already made read their prompt lengths from it; runs take the first ``num_prompts``).
+    """
     recs = read_prompt_records(cfg.prompts)
     half = len(recs) // 2
     for path, part in ((cfg.valid_prompts, recs[:half]), (cfg.calib_prompts, recs[half:])):
         lines = [json.dumps(r) for r in part[: cfg.num_prompts]]
-        path.write_text("\n".join(lines) + "\n")
+        old = path.read_text().splitlines() if path.is_file() else []
+        if len(old) < len(lines):
+            path.write_text("\n".join(lines) + "\n")
 
 
 def _ssd_available() -> bool:
@@ -74,7 +91,8 @@ def stage_profile(cfg: LoopConfig) -> None:
         print(f"{out} exists")
         return
     argv = [sys.executable, "-m", "executor.profile", "--pair", cfg.pair, "-o", str(out)]
-    subprocess.run([*argv, *(["--quick"] if cfg.quick else [])], check=True, cwd=ROOT)
+    argv += ["--quick"] if cfg.quick else list(cfg.profile_args)
+    subprocess.run(argv, check=True, cwd=ROOT)
 
 
 def calibration_points(ssd: bool) -> list[Point]:
@@ -116,7 +134,9 @@ def stage_calibrate(cfg: LoopConfig) -> None:
 def stage_validate(cfg: LoopConfig) -> None:
     argv = ["--profile", str(cfg.profile), "--pair", cfg.pair, "--prompts", str(cfg.valid_prompts)]
     argv += ["--max-new-tokens", str(cfg.max_new_tokens), "--out", str(cfg.out / "validate")]
-    argv += ["--repeats", str(cfg.repeats)]
+    argv += ["--num-prompts", str(cfg.num_prompts)]
+    argv += ["--repeats", str(cfg.repeats), "--quiet-wait", f"{cfg.quiet_wait_s:g}"]
+    argv += ["--retries", str(cfg.retries)]
     if cfg.quick:
         argv.append("--quick")
     if not _ssd_available():
@@ -126,7 +146,7 @@ def stage_validate(cfg: LoopConfig) -> None:
 
 
 def workload(cfg: LoopConfig, batch_size: int = 1, temperature: float = 0.0) -> Workload:
-    n = len(read_prompt_records(str(cfg.valid_prompts)))
+    n = min(cfg.num_prompts, len(read_prompt_records(str(cfg.valid_prompts))))
     return Workload(
         batch_size=batch_size,
         temperature=temperature,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import lsq_linear
+from scipy.optimize import lsq_linear, minimize_scalar
 
 from ssdsim.calibrate.tally import Tally, coverage_table
 from ssdsim.profile import ChancePoint, Coverage
@@ -128,6 +128,28 @@ def fit_coverage(
     return cov, law, blaw, counts, len(bonus)
 
 
+def fit_seq_spread(
+    alpha: tuple[float, ...], per_seq: dict, min_reached: int = 20
+) -> tuple[float, ...]:
+    """Per sequence (with at least ``min_reached`` proposals judged), the maximum-likelihood r
+    of P(reject at j) = min(1, (1 - alpha[j]) r), from its reached/passed counts per position."""
+    out = []
+    for reached, passed in per_seq.values():
+        if not reached or reached[0] < min_reached:
+            continue
+        rej = 1.0 - np.array([alpha[min(i, len(alpha) - 1)] for i in range(len(reached))])
+        n, ok = np.asarray(reached, dtype=float), np.asarray(passed, dtype=float)
+        top = 1.0 / max(float(rej.max()), 1e-6)
+
+        def nll(r: float, rej=rej, n=n, ok=ok) -> float:
+            p = np.clip(rej * r, 1e-9, 1 - 1e-9)
+            return float(-(ok * np.log1p(-p) + (n - ok) * np.log(p)).sum())
+
+        res = minimize_scalar(nll, bounds=(1e-3, top), method="bounded")
+        out.append(round(float(res.x), 4))
+    return tuple(sorted(out)) if len(out) >= 2 else ()
+
+
 def fit_point(
     tally: Tally, temperature: float, rescale: float, depth: int = 32, min_samples: int = 30
 ) -> PointFit | None:
@@ -144,6 +166,7 @@ def fit_point(
         alpha_fast=tally.alpha("fast"),
         coverage=cov[0] if cov else None,
         samples=tally.seqsteps,
+        seq_spread=fit_seq_spread(alpha, tally.per_seq),
     )
     if cov is None:
         return PointFit(point, None, None, (), 0)

@@ -21,8 +21,10 @@ from typing import Any
 from ssdsim._schema import SchemaError
 from ssdsim.calibrate.chance_fit import PointFit, fit_point
 from ssdsim.calibrate.latency_fit import FormulaFit, OverheadFit, fit_forward
+from ssdsim.calibrate.ssd_costs import SsdCosts, fit_ssd_costs
 from ssdsim.calibrate.tally import tally_traces
 from ssdsim.calibrate.trace_costs import TraceCosts, fit_trace_costs
+from ssdsim.calibrate.trace_costs import scaled as scaled_latency
 from ssdsim.profile import Chance, LatencyMeasurements, Profile, load_profile
 from ssdsim.trace import Trace, read_trace
 
@@ -36,6 +38,7 @@ class Calibration:
     forwards: dict[str, FormulaFit] = field(default_factory=dict)
     overheads: dict[str, OverheadFit] = field(default_factory=dict)
     costs: TraceCosts | None = None
+    ssd: SsdCosts | None = None
     traces: dict[str, Trace] = field(default_factory=dict)
 
 
@@ -129,12 +132,23 @@ def calibrate(
                 changes[role] = cal.forwards[role].latency
         changes["link"] = latency.link
     scaled, cal.costs = fit_trace_costs(dataclasses.replace(base, **changes), traces, latency)
-    cal.overheads = cal.costs.overheads
+    cal.overheads = dict(cal.costs.overheads)
     changes.update(target=scaled.target, draft=scaled.draft, draft_tree=scaled.draft_tree)
+    cal.ssd = fit_ssd_costs(dataclasses.replace(base, **changes), traces)
+    if cal.ssd.tree_scale is not None and scaled.draft_tree is not None:
+        changes["draft_tree"] = scaled_latency(scaled.draft_tree, cal.ssd.tree_scale)
+    if cal.ssd.sampling_scale is not None:
+        changes["draft_sampling_scale"] = cal.ssd.sampling_scale
+    if cal.ssd.tree_sample_row_s is not None:
+        changes["tree_sample_row_s"] = cal.ssd.tree_sample_row_s
+    if cal.ssd.overhead is not None:
+        cal.overheads["ssd"] = cal.ssd.overhead
     changes.update(overhead_fields(cal.overheads))
     if any(t.header.source == "executor" for t in traces.values()):
-        # The project's executor keeps a static batch's finished rows in its forwards.
+        # The project's executor keeps a static batch's finished rows in its forwards, and its
+        # draft cuts a pre-speculation tree short when the next request is waiting.
         changes["static_batch_rows"] = True
+        changes["doorbell"] = True
     settings = {"depth": depth, "min_samples": min_samples, "base": base.name}
     changes["provenance"] = _provenance(traces, latency, settings)
     changes["name"] = name
@@ -154,6 +168,6 @@ def overhead_fields(overheads: dict[str, OverheadFit]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "mode_overheads": {m: (f.fixed_s, f.per_seq_s) for m, f in overheads.items()}
     }
-    default = overheads.get("sd") or overheads.get("ssd") or next(iter(overheads.values()))
+    default = overheads.get("sd") or next(iter(overheads.values()))
     out.update(step_overhead_s=default.fixed_s, seq_overhead_s=default.per_seq_s)
     return out

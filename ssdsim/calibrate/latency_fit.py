@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import nnls
+from scipy.stats import trim_mean
 
 from ssdsim import latency as lat
 from ssdsim.profile import ForwardLatency, LatencyGrid
@@ -57,7 +58,8 @@ def fit_forward(grid: LatencyGrid) -> FormulaFit:
 
 @dataclass(frozen=True)
 class OverheadFit:
-    """Seconds per step = fixed_s + per_seq_s * B; per-batch medians and the samples behind them."""
+    """Seconds per step = fixed_s + per_seq_s * B; per-batch means (``medians``: the name kept
+    for the report) and the samples behind them."""
 
     fixed_s: float
     per_seq_s: float
@@ -69,13 +71,14 @@ class OverheadFit:
 
 
 def fit_overhead(samples: Iterable[tuple[int, float]]) -> OverheadFit | None:
-    """Least squares line through the per-batch-size medians of (batch, seconds) samples (>= 0)."""
+    """Least squares line through the per-batch-size (trimmed) means of (batch, seconds) samples (>= 0)."""
     by_batch: dict[int, list[float]] = defaultdict(list)
     for b, s in samples:
         by_batch[int(b)].append(float(s))
     if not by_batch:
         return None
-    medians = {b: float(np.median(v)) for b, v in sorted(by_batch.items())}
+    # means, not medians: throughput pays for every step (the 2% tails each side are dropped)
+    medians = {b: float(trim_mean(v, 0.02)) for b, v in sorted(by_batch.items())}
     x = np.array(list(medians), dtype=float)
     y = np.array(list(medians.values()))
     if len(x) == 1:

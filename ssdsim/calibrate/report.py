@@ -63,7 +63,25 @@ def format_report(cal: Calibration) -> str:
     if cal.costs is not None:
         lines.append(
             f"forward time scale from the traces (load while they ran): target x{cal.costs.target_scale:.3f}, "
-            f"draft x{cal.costs.draft_scale:.3f}"
+            f"draft x{cal.costs.draft_scale:.3f} (median; per cell: target "
+            + ", ".join(f"B{b}/{n}tok {v:.3f}" for (b, n), v in cal.costs.target_scales.items())
+            + "; draft "
+            + ", ".join(f"B{b} {v:.3f}" for (b, _), v in cal.costs.draft_scales.items())
+            + ")"
+        )
+    if cal.ssd is not None:
+
+        def _x(v: float | None) -> str:
+            return f"x{v:.3f}" if v is not None else "- (no traces to fit it)"
+
+        lines.append(
+            f"SSD draft tree time scale {_x(cal.ssd.tree_scale)}; at T > 0: draft chains "
+            f"{_x(cal.ssd.sampling_scale)}, tree sampling "
+            + (
+                f"{cal.ssd.tree_sample_row_s * 1e6:.1f} us per branch row and step"
+                if cal.ssd.tree_sample_row_s is not None
+                else "- (no T > 0 SSD trace)"
+            )
         )
     for name, o in cal.overheads.items():
         med = ", ".join(f"B={b}: {v * 1e3:.3f}" for b, v in o.medians.items())

@@ -39,17 +39,23 @@ class Tally:
     ranks_recorded: bool = False
     seqsteps: int = 0
     sources: list[str] = field(default_factory=list)
+    # per (trace, sequence): position counts of its draft proposals (hit and jit kinds)
+    per_seq: dict[tuple[str, int], tuple[list[int], list[int]]] = field(default_factory=dict)
 
-    def add(self, kind: str, o: SeqOutcome, ranked: bool, proposed: int | None = None) -> None:
+    def add(
+        self,
+        kind: str,
+        o: SeqOutcome,
+        ranked: bool,
+        proposed: int | None = None,
+        source: str = "",
+    ) -> None:
         """Count one sequence-step; ``proposed`` overrides the record's (fast rows: k)."""
         proposed = o.proposed if proposed is None else max(proposed, o.proposed)
-        reached, passed = self.reached[kind], self.passed[kind]
-        while len(reached) < proposed:
-            reached.append(0)
-            passed.append(0)
-        for i in range(min(o.accepted_len + 1, proposed)):
-            reached[i] += 1
-            passed[i] += int(o.accepted_len > i)
+        _count(self.reached[kind], self.passed[kind], o.accepted_len, proposed)
+        if kind != "fast":
+            counts = self.per_seq.setdefault((source, o.seq), ([], []))
+            _count(*counts, o.accepted_len, proposed)
         self.seqsteps += 1
         if not ranked:
             return
@@ -70,6 +76,16 @@ class Tally:
 
     def samples(self, kind: str) -> int:
         return self.reached[kind][0] if self.reached[kind] else 0
+
+
+def _count(reached: list[int], passed: list[int], accepted_len: int, proposed: int) -> None:
+    """Position i reached when at least i proposals were accepted and more than i proposed."""
+    while len(reached) < proposed:
+        reached.append(0)
+        passed.append(0)
+    for i in range(min(accepted_len + 1, proposed)):
+        reached[i] += 1
+        passed[i] += int(accepted_len > i)
 
 
 def kind_of(mode: str, o: SeqOutcome) -> str | None:
@@ -118,7 +134,7 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
             for o in step.seqs:
                 kind = kind_of(mode, o)
                 if kind is not None:  # missing fast proposals count as rejections (k positions)
-                    tally.add(kind, o, ranked, k if kind == "fast" else None)
+                    tally.add(kind, o, ranked, k if kind == "fast" else None, path)
     return dict(groups)
 
 

@@ -5,9 +5,10 @@ batch, tokens and context; the traces of real runs say how long those forwards t
 runs ran (this machine's load moves both by tens of percent). Per step of an AR or SD trace the
 context of its sequences is rebuilt from the prompt lengths and the tokens emitted so far; then
 
-- target scale: the median over (mode, B, k) of the ratio of the median ``verify_s`` to the
-  modelled target forward;
-- draft scale: the same for SD's ``draft_s`` against the modelled k draft forwards;
+- target scale per (batch size B, tokens per forward): the median over T of the ratio of the
+  median ``verify_s`` to the modelled target forward; grid cells between fitted points are
+  blended, beyond them the nearest one's (``scale_at``);
+- draft scale per B: the same for greedy SD's ``draft_s`` against the modelled k draft forwards;
 - host work per step: what a step took beyond its drafting and its scaled target forward,
   start to next start (``Profile.mode_overheads``: fixed + per sequence, per mode).
 
@@ -22,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import trim_mean
 
 from ssdsim import latency as lat
 from ssdsim.calibrate.latency_fit import OverheadFit, fit_overhead
@@ -46,7 +48,8 @@ def _prompt_lens(trace: Trace) -> dict[int, float]:
 
 
 def step_records(trace: Trace) -> list[dict]:
-    """Full-batch steps of an AR or SD trace: mode, batch, k, context, step_s, draft_s, verify_s.
+    """Full-batch steps of an AR or SD trace: mode, batch, k, context, step_s, draft_s, verify_s,
+    temperature.
 
     step_s runs from the step's start to the next step's start (host work between steps
     included), or to its end for the last step of a batch.
@@ -54,6 +57,7 @@ def step_records(trace: Trace) -> list[dict]:
     mode = trace.header.policy.get("mode")
     k = int(trace.header.policy.get("k", 0))
     batch = int(trace.header.workload.get("batch_size", 1))
+    temperature = float(trace.header.workload.get("temperature", 0.0))
     context = _prompt_lens(trace)
     out = []
     steps = trace.steps
@@ -72,6 +76,7 @@ def step_records(trace: Trace) -> list[dict]:
                     "step_s": end - s.t_start_s,
                     "draft_s": s.draft_s,
                     "verify_s": s.verify_s,
+                    "temperature": temperature,
                 }
             )
         for o in s.seqs:
@@ -92,39 +97,103 @@ def scaled(fl: ForwardLatency, factor: float) -> ForwardLatency:
     return dataclasses.replace(fl, grid=grid, **coef)
 
 
+def scale_at(scales: dict[tuple[int, int], float], batch: float, tokens: float) -> float:
+    """A fitted (batch, tokens) scale at any point: linear in tokens within each fitted batch
+    size, then linear in batch; flat beyond the fitted range."""
+    by_batch: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for (b, n), v in sorted(scales.items()):
+        by_batch[b].append((n, v))
+    bs = sorted(by_batch)
+    at_b = [
+        float(np.interp(tokens, [n for n, _ in by_batch[b]], [v for _, v in by_batch[b]]))
+        for b in bs
+    ]
+    return float(np.interp(batch, bs, at_b))
+
+
+def scaled_by_cells(
+    fl: ForwardLatency, scales: dict[tuple[int, int], float], by_tokens: bool = True
+) -> ForwardLatency:
+    """The forward model with each grid cell scaled by ``scale_at`` its (batch, tokens).
+
+    by_tokens=False: the grid's tokens axis is something else (SSD tree branches): batch only,
+    at the fitted scales' smallest token count. The formula (used only for ratios beyond the
+    grid) takes the median scale.
+    """
+    if not scales:
+        return fl
+    out = scaled(fl, float(np.median(list(scales.values()))))
+    if fl.grid is None:
+        return out
+    g = fl.grid
+    low = min(n for _, n in scales)
+    factor = np.array(
+        [[scale_at(scales, b, n if by_tokens else low) for n in g.tokens] for b in g.batch]
+    )
+    seconds = np.asarray(g.seconds) * factor[:, :, None]
+    return dataclasses.replace(
+        out, grid=LatencyGrid(g.batch, g.tokens, g.context, seconds.tolist())
+    )
+
+
 def _target_forward(profile: Profile, s: dict) -> float:
     n = s["k"] + 1
     return lat.forward_s(profile.target, s["batch"], n, s["context"] + n)
 
 
-def _groups(steps: list[dict], x_of, y_name: str) -> list[tuple[str, float, float]]:
-    """(mode, median model seconds, median measured seconds) per (mode, batch, k)."""
+def _groups(
+    steps: list[dict], x_of, y_name: str, tokens_of
+) -> list[tuple[tuple[int, int], float, float]]:
+    """((batch, tokens), mean model seconds, mean measured seconds) per (mode, B, k, T).
+
+    Means (2% trimmed each side), not medians: throughput pays for every step.
+    """
     by: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
     for s in steps:
-        by[(s["mode"], s["batch"], s["k"])].append((x_of(s), s[y_name]))
+        key = (s["mode"], s["batch"], s["k"], s.get("temperature", 0.0))
+        by[key].append((x_of(s), s[y_name]))
     return [
-        (key[0], float(np.median([x for x, _ in v])), float(np.median([y for _, y in v])))
+        (
+            (key[1], tokens_of(key[0], key[2])),
+            float(trim_mean([x for x, _ in v], 0.02)),
+            float(trim_mean([y for _, y in v], 0.02)),
+        )
         for key, v in sorted(by.items())
     ]
 
 
-def fit_target_scale(profile: Profile, steps: list[dict]) -> float:
-    """Scale of the target forward model: the median over (mode, B, k) of verify_s / forward.
+def _by_cell(groups: list[tuple[tuple[int, int], float, float]]) -> dict[tuple[int, int], float]:
+    """Per (batch, tokens), the median ratio measured / model over its groups."""
+    ratios: dict[tuple[int, int], list[float]] = defaultdict(list)
+    for cell, x, y in groups:
+        if x > 0:
+            ratios[cell].append(y / x)
+    return {c: float(np.median(r)) for c, r in sorted(ratios.items())}
 
-    verify_s also holds the sampling or verification kernel (well under 1% of a forward here),
-    which the scale absorbs.
+
+def fit_target_scales(profile: Profile, steps: list[dict]) -> dict[tuple[int, int], float]:
+    """Scale of the target forward per (B, tokens per forward): median over T of verify_s / forward.
+
+    verify_s also holds the sampling or verification kernel, which the scale absorbs.
     """
-    groups = _groups(steps, lambda s: _target_forward(profile, s), "verify_s")
-    ratios = [y / x for _, x, y in groups if x > 0]
-    return float(np.median(ratios)) if ratios else 1.0
+    tokens = lambda mode, k: 1 if mode == "ar" else k + 1  # noqa: E731
+    return _by_cell(_groups(steps, lambda s: _target_forward(profile, s), "verify_s", tokens))
 
 
-def fit_draft_scale(profile: Profile, steps: list[dict]) -> float:
-    """Scale of the draft forward model: the median over (B, k) of SD's draft_s / k forwards."""
+def fit_draft_scales(profile: Profile, steps: list[dict]) -> dict[tuple[int, int], float]:
+    """Scale of the draft forward per (B, 1 token): SD's draft_s / k forwards (median over k).
+
+    Greedy steps only when there are any (``Profile.draft_sampling_scale`` covers sampling).
+    """
     sd = [s for s in steps if s["mode"] == "sd"]
+    greedy = [s for s in sd if not s.get("temperature")]
+    sd = greedy or sd
     chain = lambda s: lat.draft_chain_s(profile, s["batch"], s["k"], s["context"])  # noqa: E731
-    ratios = [y / x for _, x, y in _groups(sd, chain, "draft_s") if x > 0]
-    return float(np.median(ratios)) if ratios else 1.0
+    return _by_cell(_groups(sd, chain, "draft_s", lambda mode, k: 1))
+
+
+def _median(scales: dict) -> float:
+    return float(np.median(list(scales.values()))) if scales else 1.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +203,8 @@ class TraceCosts:
     target_scale: float
     draft_scale: float
     overheads: dict[str, OverheadFit]
+    target_scales: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
+    draft_scales: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
 
 
 def fit_trace_costs(
@@ -155,10 +226,13 @@ def fit_trace_costs(
     if not steps and latency is not None:
         steps = measured = list(latency.host_steps)
     # Simulator traces run on the profile's own clock: only measured steps say anything about load.
-    ts, ds = fit_target_scale(profile, measured), fit_draft_scale(profile, measured)
-    tree = profile.draft_tree and scaled(profile.draft_tree, ds)
+    ts, ds = fit_target_scales(profile, measured), fit_draft_scales(profile, measured)
+    tree = profile.draft_tree and scaled_by_cells(profile.draft_tree, ds, by_tokens=False)
     prof = dataclasses.replace(
-        profile, target=scaled(profile.target, ts), draft=scaled(profile.draft, ds), draft_tree=tree
+        profile,
+        target=scaled_by_cells(profile.target, ts),
+        draft=scaled_by_cells(profile.draft, ds, by_tokens=False),
+        draft_tree=tree,
     )
     overheads: dict[str, OverheadFit] = {}
     for mode in ("ar", "sd"):
@@ -170,4 +244,4 @@ def fit_trace_costs(
         fit = fit_overhead(samples)
         if fit is not None:
             overheads[mode] = fit
-    return prof, TraceCosts(ts, ds, overheads)
+    return prof, TraceCosts(_median(ts), _median(ds), overheads, ts, ds)
