@@ -238,6 +238,9 @@ class ChancePoint:
     seq_spread: how acceptance differs between sequences (prompts): per measured sequence a
     multiplier r on its rejection chances, P(reject at j) = min(1, (1 - alpha[j]) r); empty:
     every sequence alike. The simulator gives each sequence one of them.
+    coverage_fast: measured c_j(F) on rows the fast speculator proposed, by accepted length j
+    (``reject_tables[j]``, whether its proposals ran out or one was rejected); None: derived
+    from the draft's coverage (``ssdsim.chance.coverage_for``).
     """
 
     temperature: float
@@ -248,6 +251,7 @@ class ChancePoint:
     coverage: Coverage | None = None
     samples: int = 0
     seq_spread: tuple[float, ...] = ()
+    coverage_fast: Coverage | None = None
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
@@ -259,6 +263,10 @@ class ChancePoint:
                 object.__setattr__(self, n, check_probs(o, n, getattr(self, n)))
         if isinstance(self.coverage, dict):
             object.__setattr__(self, "coverage", Coverage.from_dict(self.coverage, f"{o}.coverage"))
+        if isinstance(self.coverage_fast, dict):
+            object.__setattr__(
+                self, "coverage_fast", Coverage.from_dict(self.coverage_fast, f"{o}.coverage_fast")
+            )
         check_int(o, "samples", self.samples, 0)
         spread = self.seq_spread
         if not isinstance(spread, (list, tuple)):

@@ -12,7 +12,9 @@ Stages (each resumes from what ``--out`` already holds; rerun a stage by deletin
   validate   python -m ssdsim.validate on the grid, validation prompts -> validate/validation.json
   optimize   python -m ssdsim.optimize --profile calibrated.json at B=1, T=0 -> optimize/policy.json
   run        the optimizer's policy, the paper default (k=7, uniform 3, jit) and the best measured
-             grid point, run for real and interleaved ``--repeats`` times -> closed_loop.json
+             grid points (any mode; SSD), run for real and interleaved ``--repeats`` times
+             -> closed_loop.json
+  preset     (not in the default stages) the calibrated profile as ssdsim/presets/<pair>-cpu-calibrated.json
 Prints each stage's table; ``--results DIR`` copies the small outputs that studies/make_figures.py
 reads (validation.json, closed_loop.json, timeline.jsonl, calibrated.json).
 """
@@ -30,7 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "studies")]
 
 import loop_stages as st  # noqa: E402
 
-STAGES = ("profile", "traces", "calibrate", "validate", "optimize", "run")
+STAGES = ("profile", "traces", "calibrate", "validate", "optimize", "run", "preset")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,13 +44,19 @@ def main(argv: list[str] | None = None) -> int:
         help="prompt set split into calibration and validation prompts",
     )
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "loop")
-    ap.add_argument("--stages", default=",".join(STAGES))
+    ap.add_argument("--stages", default=",".join(STAGES[:-1]))
     ap.add_argument("--num-prompts", type=int, default=8, help="prompts per run (default 8)")
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument(
         "--repeats", type=int, default=2, help="validation passes and closed-loop runs per policy"
     )
     ap.add_argument("--n-trials", type=int, default=300, help="optimizer trials")
+    ap.add_argument(
+        "--k-max",
+        type=int,
+        default=8,
+        help="largest lookahead the optimizer tries (default 8: the calibration traces' deepest)",
+    )
     ap.add_argument("--quick", action="store_true", help="tiny grid and runs (plumbing check)")
     ap.add_argument(
         "--quiet-wait",
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet_wait_s=0.0 if args.quick else args.quiet_wait,
         retries=0 if args.quick else args.retries,
         profile_args=tuple(args.profile_args.split()),
+        k_max=args.k_max,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     st.split_prompts(cfg)

@@ -7,9 +7,10 @@
 Inputs (``--results``, default studies/results/embedded, written by studies/closed_loop.py):
 ``validation.json`` (python -m ssdsim.validate), ``closed_loop.json`` (the optimizer's policy
 run for real), ``timeline.jsonl`` (a short SSD trace); the profile is ``--profile`` (default:
-the calibrated ``embedded-cpu`` preset). Predicted curves are simulated here; measured points
+the calibrated ``embedded-cpu-calibrated`` preset). Predicted curves are simulated here; measured points
 come from the results. Figures (small PNGs): speedup_vs_batch, speedup_vs_temperature,
-hit_rate_vs_fan_out, predicted_vs_measured, fan_out_shapes, timeline; with --paper,
+hit_rate_vs_fan_out, predicted_vs_measured, fan_out_shapes, timeline (and timeline.chrome.json,
+for chrome://tracing or ui.perfetto.dev); with --paper,
 paper_b1_*.png and paper_sweep*.png (studies/paper_b1.py, studies/beyond_paper.py).
 """
 
@@ -30,7 +31,7 @@ import predicted_curves as pc  # noqa: E402
 from ssdsim.chance import chance_at, coverage  # noqa: E402
 from ssdsim.policy import Policy  # noqa: E402
 from ssdsim.profile import Profile, load_profile  # noqa: E402
-from ssdsim.timeline import spans  # noqa: E402
+from ssdsim.timeline import chrome_trace, spans  # noqa: E402
 from ssdsim.trace import read_trace  # noqa: E402
 
 
@@ -116,17 +117,23 @@ def fig_fan_out(profile: Profile, loop: dict | None, out: Path) -> Path:
 
 
 def fig_timeline(trace_path: Path, out: Path, steps: int = 8) -> Path:
+    """The PNG of a few steps, and the same steps as a Chrome trace (timeline.chrome.json)."""
     trace = read_trace(trace_path)
     first = min(4, max(0, len(trace.steps) - steps))  # skip the forced first miss
     pol = Policy.from_dict(trace.header.policy)
     title = f"Draft/target overlap, {pol.label()}, B={trace.header.workload['batch_size']} ({trace.header.source})"
+    out.mkdir(parents=True, exist_ok=True)
+    chrome = chrome_trace(trace, first, first + steps)
+    (out / "timeline.chrome.json").write_text(json.dumps(chrome, separators=(",", ":")) + "\n")
     return fl.plot_timeline(spans(trace, first, first + steps), title, out / "timeline.png")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", type=Path, default=ROOT / "studies" / "results" / "embedded")
-    ap.add_argument("--profile", default="embedded-cpu", help="calibrated profile (preset or JSON)")
+    ap.add_argument(
+        "--profile", default="embedded-cpu-calibrated", help="calibrated profile (preset or JSON)"
+    )
     ap.add_argument("--figures", type=Path, default=ROOT / "figures")
     ap.add_argument("--paper", action="store_true", help="also the optimizer's paper figures")
     ap.add_argument(

@@ -128,26 +128,69 @@ def fit_coverage(
     return cov, law, blaw, counts, len(bonus)
 
 
+def fit_fast_coverage(tally: Tally, depth: int, min_samples: int) -> Coverage | None:
+    """Measured c_j(F) of fast-speculator rows by accepted length j (positions with enough rows;
+    the last such table stands for later ones), with a power law fitted to them."""
+    if not tally.ranks_recorded:
+        return None
+    ranks = tally.fast_ranks
+    js = [j for j in sorted(ranks) if len(ranks[j]) >= min_samples]
+    if not js:
+        return None
+    positions = max(js) + 1
+    emp, counts = [], []
+    for j in range(positions):
+        lower = [i for i in js if i <= j]
+        use = lower[-1] if lower else js[0]
+        emp.append(coverage_table(ranks[use], depth))
+        counts.append(len(ranks[use]))
+    law = fit_power_law(emp, counts)
+    return Coverage(
+        beta_reject=(min(1.0, max(law.betas or (0.5,))),),
+        r=law.r,
+        beta_bonus=min(1.0, max(law.betas or (0.5,))),
+        reject_tables=tuple(tuple(t) for t in emp),
+    )
+
+
+def _seq_estimate(alpha: tuple[float, ...], reached: list[int], passed: list[int]):
+    """Maximum-likelihood r of one sequence and its sampling variance (inverse curvature)."""
+    rej = 1.0 - np.array([alpha[min(i, len(alpha) - 1)] for i in range(len(reached))])
+    n, ok = np.asarray(reached, dtype=float), np.asarray(passed, dtype=float)
+    top = 1.0 / max(float(rej.max()), 1e-6)
+
+    def nll(r: float) -> float:
+        p = np.clip(rej * r, 1e-9, 1 - 1e-9)
+        return float(-(ok * np.log1p(-p) + (n - ok) * np.log(p)).sum())
+
+    r = float(minimize_scalar(nll, bounds=(0.01, top), method="bounded").x)
+    e = 1e-3 * max(r, 0.05)
+    curv = (nll(r + e) - 2 * nll(r) + nll(max(r - e, 1e-4))) / e**2
+    return r, (1.0 / curv if curv > 0 else 0.0)
+
+
 def fit_seq_spread(
-    alpha: tuple[float, ...], per_seq: dict, min_reached: int = 20
+    alpha: tuple[float, ...], per_seq: dict, min_reached: int = 5
 ) -> tuple[float, ...]:
-    """Per sequence (with at least ``min_reached`` proposals judged), the maximum-likelihood r
-    of P(reject at j) = min(1, (1 - alpha[j]) r), from its reached/passed counts per position."""
-    out = []
-    for reached, passed in per_seq.values():
-        if not reached or reached[0] < min_reached:
-            continue
-        rej = 1.0 - np.array([alpha[min(i, len(alpha) - 1)] for i in range(len(reached))])
-        n, ok = np.asarray(reached, dtype=float), np.asarray(passed, dtype=float)
-        top = 1.0 / max(float(rej.max()), 1e-6)
-
-        def nll(r: float, rej=rej, n=n, ok=ok) -> float:
-            p = np.clip(rej * r, 1e-9, 1 - 1e-9)
-            return float(-(ok * np.log1p(-p) + (n - ok) * np.log(p)).sum())
-
-        res = minimize_scalar(nll, bounds=(1e-3, top), method="bounded")
-        out.append(round(float(res.x), 4))
-    return tuple(sorted(out)) if len(out) >= 2 else ()
+    """How sequences differ: per sequence (at least ``min_reached`` proposals judged) the
+    maximum-likelihood r of P(reject at j) = min(1, (1 - alpha[j]) r), shrunk toward their mean
+    by the share of their variance that sampling noise explains (so that a group of alike
+    sequences gets no spread from noise alone)."""
+    est = [
+        _seq_estimate(alpha, reached, passed)
+        for reached, passed in per_seq.values()
+        if reached and reached[0] >= min_reached
+    ]
+    if len(est) < 2:
+        return ()
+    r = np.array([x for x, _ in est])
+    between = float(r.var())
+    noise = float(np.mean([v for _, v in est]))
+    keep = max(0.0, 1.0 - noise / between) if between > 0 else 0.0
+    if keep == 0.0:
+        return ()
+    out = r.mean() + keep * (r - r.mean())
+    return tuple(sorted(round(float(x), 4) for x in np.maximum(out, 0.01)))
 
 
 def fit_point(
@@ -167,6 +210,7 @@ def fit_point(
         coverage=cov[0] if cov else None,
         samples=tally.seqsteps,
         seq_spread=fit_seq_spread(alpha, tally.per_seq),
+        coverage_fast=fit_fast_coverage(tally, depth, min_samples),
     )
     if cov is None:
         return PointFit(point, None, None, (), 0)

@@ -39,6 +39,7 @@ class Tally:
     ranks_recorded: bool = False
     seqsteps: int = 0
     sources: list[str] = field(default_factory=list)
+    fast_ranks: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     # per (trace, sequence): position counts of its draft proposals (hit and jit kinds)
     per_seq: dict[tuple[str, int], tuple[list[int], list[int]]] = field(default_factory=dict)
 
@@ -60,16 +61,23 @@ class Tally:
         if not ranked:
             return
         rank = o.bonus_rank or 0
+        if kind == "fast":  # by accepted length, proposals or not (ChancePoint.coverage_fast)
+            self.fast_ranks[o.accepted_len].append(rank)
         if o.accepted_len < o.proposed:
             self.reject_ranks[kind][o.accepted_len].append(rank)
         else:
             self.bonus_ranks[kind].append(rank)
 
-    def alpha(self, kind: str) -> tuple[float, ...] | None:
-        """Conditional acceptance per position (a never-reached position repeats the previous)."""
+    def alpha(self, kind: str, min_reached: int = 20) -> tuple[float, ...] | None:
+        """Conditional acceptance per position; the positions from the first one reached fewer
+        than ``min_reached`` times on count as one (pooled), and later positions repeat it."""
         out: list[float] = []
-        for r, p in zip(self.reached[kind], self.passed[kind], strict=True):
-            if r == 0:
+        reached, passed = self.reached[kind], self.passed[kind]
+        for i, (r, p) in enumerate(zip(reached, passed, strict=True)):
+            if r < min_reached:
+                rest_r, rest_p = sum(reached[i:]), sum(passed[i:])
+                if rest_r > 0 and (rest_r >= min_reached or not out):
+                    out.append(rest_p / rest_r)
                 break
             out.append(p / r)
         return tuple(out) or None

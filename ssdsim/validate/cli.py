@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m ssdsim.validate", description=__doc__.splitlines()[0]
     )
     p.add_argument("--profile", required=True, help="calibrated profile JSON or preset name")
+    p.add_argument(
+        "--grid-profile",
+        help="profile whose chance sets the geometric fan-outs of the grid (default: --profile); "
+        "keeps the grid's policies (and cached runs) when the predicting profile is refitted",
+    )
     p.add_argument("--pair", required=True, help="model pair for python -m executor.run")
     p.add_argument("--prompts", required=True, help="prompt set name or JSON-lines file")
     p.add_argument("--num-prompts", type=int, help="first N prompts (default: all)")
@@ -127,7 +132,7 @@ def check(args: argparse.Namespace) -> tuple[Profile, list[Point], RunSettings]:
     if args.num_prompts is not None and args.num_prompts < 1:
         raise ValidationError(f"--num-prompts {args.num_prompts}: expected an integer >= 1")
     profile = load_profile(args.profile)
-    pts = points_from_args(args, profile)
+    pts = points_from_args(args, load_profile(args.grid_profile) if args.grid_profile else profile)
     if args.quiet_wait < 0:
         raise ValidationError(f"--quiet-wait {args.quiet_wait}: expected seconds >= 0")
     settings = RunSettings(

@@ -4,7 +4,9 @@
 length, batch size, temperature, seed), averaged over ``seeds`` simulator seeds. ``compare``
 turns cached records into table rows (measured: the median over repeats) and the summary:
 ``median_abs_error`` and ``max_abs_error`` of the relative throughput error (predicted /
-measured - 1, per sequence tokens/s), and the same for the hit rate (absolute, SSD points only).
+measured - 1, per sequence tokens/s), the same for the speedup over AR at the same (B, T) (a
+ratio within one pass: the machine's slow drifts cancel) and for the hit rate (absolute, SSD
+points only).
 Never torch or the executor.
 """
 
@@ -77,35 +79,63 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
     }
 
 
+def add_speedup_errors(rows: list[dict[str, Any]]) -> None:
+    """Each SD/SSD row's error on its speedup over AR at the same (B, T) (``speedup_error``).
+
+    A ratio of two runs of the same pass: slow drifts of the machine's speed cancel out.
+    """
+    ar = {(r["batch_size"], r["temperature"]): r for r in rows if r["mode"] == "ar"}
+    for r in rows:
+        base = ar.get((r["batch_size"], r["temperature"]))
+        r["speedup_error"] = None
+        if r["mode"] != "ar" and base is not None and r["measured"]["tokens_per_s"]:
+            pred = r["predicted"]["tokens_per_s"] / base["predicted"]["tokens_per_s"]
+            meas = r["measured"]["tokens_per_s"] / base["measured"]["tokens_per_s"]
+            r["speedup_error"] = pred / meas - 1.0
+
+
+def _stats(values: list[float]) -> tuple[float | None, float | None]:
+    return (statistics.median(values), max(values)) if values else (None, None)
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median and max absolute errors (throughput: relative; hit rate: absolute)."""
-    errs = [abs(r["error"]) for r in rows if r["error"] is not None]
-    hits = [abs(r["hit_rate_error"]) for r in rows if r["hit_rate_error"] is not None]
+    """Median and max absolute errors (throughput and speedup: relative; hit rate: absolute)."""
+    add_speedup_errors(rows)
+    errs = _stats([abs(r["error"]) for r in rows if r["error"] is not None])
+    hits = _stats([abs(r["hit_rate_error"]) for r in rows if r["hit_rate_error"] is not None])
+    ups = _stats([abs(r["speedup_error"]) for r in rows if r.get("speedup_error") is not None])
     return {
         "points": len(rows),
-        "median_abs_error": statistics.median(errs) if errs else None,
-        "max_abs_error": max(errs) if errs else None,
-        "hit_rate_median_abs_error": statistics.median(hits) if hits else None,
-        "hit_rate_max_abs_error": max(hits) if hits else None,
+        "median_abs_error": errs[0],
+        "max_abs_error": errs[1],
+        "hit_rate_median_abs_error": hits[0],
+        "hit_rate_max_abs_error": hits[1],
+        "speedup_median_abs_error": ups[0],
+        "speedup_max_abs_error": ups[1],
     }
 
 
 def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    head = f"{'point':44s} {'measured':>9s} {'predicted':>9s} {'error':>7s}  {'hit meas':>8s} {'hit pred':>8s} {'other':>5s}"
+    head = f"{'point':44s} {'measured':>9s} {'predicted':>9s} {'error':>7s} {'speedup':>7s}  {'hit meas':>8s} {'hit pred':>8s} {'other':>5s}"
     lines = [head, "-" * len(head)]
     for r in rows:
         m, p = r["measured"], r["predicted"]
         hm = f"{m['hit_rate']:.3f}" if m["hit_rate"] is not None else "-"
         hp = f"{p['hit_rate']:.3f}" if p["hit_rate"] is not None else "-"
         err = f"{r['error']:+.1%}" if r["error"] is not None else "-"
+        up = f"{r['speedup_error']:+.1%}" if r.get("speedup_error") is not None else "-"
         other = f"{r['foreign_cores']:.2f}" if r.get("foreign_cores") is not None else "-"
         lines.append(
-            f"{r['label']:44s} {m['tokens_per_s']:9.1f} {p['tokens_per_s']:9.1f} {err:>7s}  {hm:>8s} {hp:>8s} {other:>5s}"
+            f"{r['label']:44s} {m['tokens_per_s']:9.1f} {p['tokens_per_s']:9.1f} {err:>7s} {up:>7s}  {hm:>8s} {hp:>8s} {other:>5s}"
         )
     s = summary
     if s["median_abs_error"] is not None:
         lines.append(
             f"throughput (tokens/s per sequence): median |error| {s['median_abs_error']:.1%}, max {s['max_abs_error']:.1%} over {s['points']} points"
+        )
+    if s.get("speedup_median_abs_error") is not None:
+        lines.append(
+            f"speedup over AR at the same (B, T), same pass: median |error| {s['speedup_median_abs_error']:.1%}, max {s['speedup_max_abs_error']:.1%}"
         )
     if s["hit_rate_median_abs_error"] is not None:
         lines.append(

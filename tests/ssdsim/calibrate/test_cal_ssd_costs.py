@@ -78,3 +78,7 @@ def test_sequences_differ_with_a_spread_and_calibration_finds_it(make_toy, tmp_p
     assert len(spread) == 12
     low, high = statistics.median(spread[:6]), statistics.median(spread[6:])
     assert high / low == pytest.approx(4.0, rel=0.35)
+    # alike sequences: what differs between them is sampling noise, which the fit shrinks away
+    (same,) = calibrate([str(alike)], base=make_toy()).points
+    narrow = same.point.seq_spread
+    assert not narrow or max(narrow) / min(narrow) < 1.5

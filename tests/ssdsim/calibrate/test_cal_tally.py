@@ -36,7 +36,11 @@ def test_conditional_rates_per_position():
     for a in (0, 1, 2, 4, 4):
         t.add("hit", _o(a), ranked=False)
     # position 0 reached 5 times, passed 4; position 1: 4/3; 2: 3/2; 3: 2/2
-    assert t.alpha("hit") == pytest.approx((4 / 5, 3 / 4, 2 / 3, 1.0))
+    assert t.alpha("hit", min_reached=1) == pytest.approx((4 / 5, 3 / 4, 2 / 3, 1.0))
+    # position 3 was reached twice only: too few to stand alone, so it is dropped (repeats 2/3)
+    assert t.alpha("hit", min_reached=3) == pytest.approx((4 / 5, 3 / 4, 2 / 3))
+    # with too few everywhere, every position is pooled into one rate
+    assert t.alpha("hit", min_reached=99) == pytest.approx((11 / 14,))
 
 
 def test_fast_rows_with_fewer_proposals_count_k_positions():
@@ -45,7 +49,7 @@ def test_fast_rows_with_fewer_proposals_count_k_positions():
     t.add("fast", _o(2, 2, hit=False, proposer="fast"), ranked=False, proposed=4)
     t.add("fast", _o(1, 4, hit=False, proposer="fast"), ranked=False, proposed=4)
     # position 0: reached 3, passed 2; 1: reached 2, passed 1; 2: reached 1 (the 2-proposal row), passed 0
-    assert t.alpha("fast") == pytest.approx((2 / 3, 1 / 2, 0.0))
+    assert t.alpha("fast", min_reached=1) == pytest.approx((2 / 3, 1 / 2, 0.0))
 
 
 def test_ranks_and_coverage_tables():
