@@ -117,6 +117,7 @@ def calibration_points(ssd: bool) -> list[Point]:
             Point(uniform_ssd(4, 3, "fast"), 4, 1.0, "uniform"),
             Point(uniform_ssd(4, 3, "jit", rescale=0.5), 1, 1.0, "uniform"),
             Point(uniform_ssd(8, 3, "jit"), 1, 0.0, "uniform"),
+            Point(uniform_ssd(8, 3, "fast"), 1, 0.0, "uniform"),
         ]
     return pts
 
@@ -227,11 +228,13 @@ def stage_run(cfg: LoopConfig) -> None:
         "chosen": Point(chosen, 1, 0.0, "optimized"),
         "paper_default": Point(paper_default(), 1, 0.0, "uniform"),
         "best_grid": _best_grid_point(cfg),
-        "best_ssd_grid": _best_grid_point(cfg, "ssd"),
         "ar": Point(Policy(mode="ar"), 1, 0.0),
         "ar_t1": Point(Policy(mode="ar"), 1, 1.0),
         "chosen_t1": Point(hot, 1, 1.0, "optimized"),
     }
+    best_ssd = _best_grid_point(cfg, "ssd")
+    if best_ssd.key != pts["best_grid"].key:
+        pts["best_ssd_grid"] = best_ssd
     if hot.mode == "ssd" and hot.rescale != 1.0:  # the same policy without Saguaro sampling
         pts["chosen_t1_c1"] = Point(dataclasses.replace(hot, rescale=1.0), 1, 1.0, "optimized")
     recs: dict[str, list[dict]] = {n: [] for n in pts}
@@ -268,8 +271,9 @@ def _closed_summary(
             "predicted_tokens_per_s": pred["tokens_per_s"],
             "foreign_cores": [r.get("foreign_cores") for r in recs[name]],
         }
+    ssd_name = "best_ssd_grid" if "best_ssd_grid" in runs else "best_grid"
     c, best, best_ssd, paper = (
-        runs[n]["tokens_per_s"] for n in ("chosen", "best_grid", "best_ssd_grid", "paper_default")
+        runs[n]["tokens_per_s"] for n in ("chosen", "best_grid", ssd_name, "paper_default")
     )
     verdict = {
         "chosen_over_best_grid": c / best,

@@ -102,7 +102,7 @@ def fig_coverage(profile: Profile, out: Path) -> Path:
         }
     return fl.plot_coverage(
         tables,
-        f"Hit chance vs fan-out ({profile.name}, T=0): 1 - c = beta F^-{cov.r:.2f}",
+        f"Hit chance vs fan-out ({profile.name}, T=0)\npower law 1 - c = beta_j F^-{cov.r:.2f}",
         out / "hit_rate_vs_fan_out.png",
     )
 

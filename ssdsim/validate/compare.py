@@ -84,11 +84,15 @@ def add_speedup_errors(rows: list[dict[str, Any]]) -> None:
 
     A ratio of two runs of the same pass: slow drifts of the machine's speed cancel out.
     """
-    ar = {(r["batch_size"], r["temperature"]): r for r in rows if r["mode"] == "ar"}
+
+    def at(r: dict[str, Any]) -> tuple:
+        return r.get("batch_size"), r.get("temperature")
+
+    ar = {at(r): r for r in rows if r.get("mode") == "ar"}
     for r in rows:
-        base = ar.get((r["batch_size"], r["temperature"]))
+        base = ar.get(at(r))
         r["speedup_error"] = None
-        if r["mode"] != "ar" and base is not None and r["measured"]["tokens_per_s"]:
+        if r.get("mode") != "ar" and base is not None and r["measured"]["tokens_per_s"]:
             pred = r["predicted"]["tokens_per_s"] / base["predicted"]["tokens_per_s"]
             meas = r["measured"]["tokens_per_s"] / base["measured"]["tokens_per_s"]
             r["speedup_error"] = pred / meas - 1.0

@@ -67,3 +67,26 @@ def test_summary_errors():
     assert s["max_abs_error"] == pytest.approx(0.05)
     assert s["hit_rate_max_abs_error"] == pytest.approx(0.1)
     assert "median |error| 2.0%, max 5.0%" in format_table(rows, s)
+
+
+def test_speedup_errors_divide_by_ar_of_the_same_pass():
+    def r(mode, b, meas, pred):
+        return {
+            "mode": mode,
+            "batch_size": b,
+            "temperature": 0.0,
+            "error": pred / meas - 1,
+            "hit_rate_error": None,
+            "measured": {"tokens_per_s": meas},
+            "predicted": {"tokens_per_s": pred},
+        }
+
+    # AR measured 10% fast at B=1 and SD as well: the speedup error cancels the machine's drift
+    rows = [r("ar", 1, 110.0, 100.0), r("sd", 1, 165.0, 150.0), r("ar", 4, 50.0, 50.0)]
+    rows.append(r("sd", 4, 80.0, 88.0))
+    s = summarize(rows)
+    assert rows[1]["speedup_error"] == pytest.approx(0.0)
+    assert rows[3]["speedup_error"] == pytest.approx(0.1)
+    assert rows[0]["speedup_error"] is None
+    assert s["speedup_median_abs_error"] == pytest.approx(0.05)
+    assert s["speedup_max_abs_error"] == pytest.approx(0.1)
