@@ -10,7 +10,7 @@ import argparse
 import json
 import logging
 
-from executor.zoo.build import SUMMARY_FILE, build
+from executor.zoo.builder import SUMMARY_FILE, build
 from executor.zoo.recipe import RECIPES
 
 HEADLINE = (

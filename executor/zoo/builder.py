@@ -22,7 +22,7 @@ import torch
 import transformers
 
 from executor.zoo import evaluate, latency, prompts, train
-from executor.zoo.corpus import Corpus, load_corpus
+from executor.zoo.corpus import Corpus, load_corpus, read_sources
 from executor.zoo.recipe import RECIPES, Recipe
 from executor.zoo.tokenizer import encode_files, save_tokenizer, train_tokenizer
 from ssdsim.paths import prompts_dir, zoo_dir
@@ -87,68 +87,102 @@ def build(size: str = "full", seed: int = 0, force: bool = False, threads: int =
     return built
 
 
-def _build_into(work: Path, recipe: Recipe, seed: int, threads: int) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    phase_s: dict[str, float] = {}
+class _Stopwatch:
+    """Seconds per named phase of a build."""
 
-    def mark(name: str, since: float) -> float:
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.phase_s: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
         now = time.perf_counter()
-        phase_s[name] = round(now - since, 2)
-        return now
+        self.phase_s[name] = round(now - self.last, 2)
+        self.last = now
 
-    corpus = load_corpus(recipe.held_out_pct, recipe.max_files)
+    def total_s(self) -> float:
+        return round(time.perf_counter() - self.start, 1)
+
+
+@dataclass(frozen=True)
+class _Data:
+    corpus: Corpus
+    tokenizer: Any
+    train_stream: torch.Tensor
+    held_stream: torch.Tensor
+    raw_held_stream: torch.Tensor  # held-out files with their comments and docstrings
+
+
+def _prepare(recipe: Recipe) -> _Data:
+    corpus = load_corpus(recipe.held_out_pct, recipe.max_files, code_only=recipe.code_only)
     log.info(
         "corpus: %d training files, %d held-out files", len(corpus.train), len(corpus.held_out)
     )
     tok = train_tokenizer([f.text for f in corpus.train], recipe.vocab_size)
-    train_stream = torch.tensor(
-        encode_files(tok, [f.text for f in corpus.train]), dtype=torch.int32
-    )
-    held_stream = torch.tensor(
-        encode_files(tok, [f.text for f in corpus.held_out]), dtype=torch.int32
-    )
-    t = mark("tokenize_s", t0)
 
-    eos = tok.eos_token_id
-    target = train.make_model(recipe.target, len(tok), recipe.max_position_embeddings, eos, seed)
-    train.run_phase(
-        target, train_stream, recipe.target_train, seed + 1, "target", train.lm_loss(target)
+    def stream(texts: list[str]) -> torch.Tensor:
+        return torch.tensor(encode_files(tok, texts), dtype=torch.int32)
+
+    raw = read_sources([f.name for f in corpus.held_out])
+    return _Data(
+        corpus,
+        tok,
+        stream([f.text for f in corpus.train]),
+        stream([f.text for f in corpus.held_out]),
+        stream([f.text for f in raw]),
     )
-    t = mark("target_train_s", t)
-    draft = train.make_model(recipe.draft, len(tok), recipe.max_position_embeddings, eos, seed + 2)
-    train.run_phase(
-        draft, train_stream, recipe.draft_train, seed + 3, "draft", train.lm_loss(draft)
+
+
+def _train_pair(recipe: Recipe, data: _Data, seed: int, watch: _Stopwatch) -> tuple[Any, Any]:
+    """The target on data; then the draft on data, then distilled from the target."""
+    eos, vocab, positions = (
+        data.tokenizer.eos_token_id,
+        len(data.tokenizer),
+        recipe.max_position_embeddings,
     )
-    t = mark("draft_train_s", t)
+    target = train.make_model(recipe.target, vocab, positions, eos, seed)
+    train.run_phase(
+        target, data.train_stream, recipe.target_train, seed + 1, "target", train.lm_loss(target)
+    )
+    watch.lap("target_train_s")
+    draft = train.make_model(recipe.draft, vocab, positions, eos, seed + 2)
+    train.run_phase(
+        draft, data.train_stream, recipe.draft_train, seed + 3, "draft", train.lm_loss(draft)
+    )
+    watch.lap("draft_train_s")
     loss = train.distill_loss(draft, target, recipe.distill_temperature)
-    train.run_phase(draft, train_stream, recipe.draft_distill, seed + 4, "distill", loss)
-    t = mark("draft_distill_s", t)
+    train.run_phase(draft, data.train_stream, recipe.draft_distill, seed + 4, "distill", loss)
+    watch.lap("draft_distill_s")
+    return target, draft
 
-    target_dir, draft_dir = work / "target", work / "draft"
-    target.save_pretrained(str(target_dir))
-    draft.save_pretrained(str(draft_dir))
-    save_tokenizer(tok, target_dir, draft_dir)
+
+def _build_into(work: Path, recipe: Recipe, seed: int, threads: int) -> dict[str, Any]:
+    watch = _Stopwatch()
+    data = _prepare(recipe)
+    watch.lap("tokenize_s")
+    target, draft = _train_pair(recipe, data, seed, watch)
+    target.save_pretrained(str(work / "target"))
+    draft.save_pretrained(str(work / "draft"))
+    save_tokenizer(data.tokenizer, work / "target", work / "draft")
     prompt_sets = {
-        s.name: prompts.make_prompts(corpus.held_out, s, tok) for s in recipe.prompt_sets
+        s.name: prompts.make_prompts(data.corpus.held_out, s, data.tokenizer)
+        for s in recipe.prompt_sets
     }
-    prompt_files = {
-        n: prompts.write_prompt_set(n, ps, recipe.pair) for n, ps in prompt_sets.items()
-    }
-    t = mark("save_s", t)
-
-    metrics = _measure(recipe, target, draft, held_stream, prompt_sets[recipe.eval.prompt_set], eos)
-    mark("evaluate_s", t)
+    for name, records in prompt_sets.items():
+        prompts.write_prompt_set(name, records, recipe.pair)
+    watch.lap("save_s")
+    metrics = _measure(recipe, target, draft, data, prompt_sets[recipe.eval.prompt_set])
+    watch.lap("evaluate_s")
     summary = {
         **metrics,
-        "build_s": round(time.perf_counter() - t0, 1),
-        "phase_s": phase_s,
+        "build_s": watch.total_s(),
+        "phase_s": watch.phase_s,
         "pair": recipe.pair,
         "seed": seed,
         "threads": threads,
         "target_params": train.count_params(target),
         "draft_params": train.count_params(draft),
-        "corpus": _corpus_stats(corpus, train_stream, held_stream),
-        "prompt_sets": sorted(prompt_files),
+        "corpus": _corpus_stats(data),
+        "prompt_sets": sorted(prompt_sets),
         "recipe": asdict(recipe),
         "versions": _versions(),
     }
@@ -157,38 +191,46 @@ def _build_into(work: Path, recipe: Recipe, seed: int, threads: int) -> dict[str
 
 
 def _measure(
-    recipe: Recipe,
-    target: torch.nn.Module,
-    draft: torch.nn.Module,
-    held_stream: torch.Tensor,
-    eval_prompts: list[prompts.Prompt],
-    eos: int,
+    recipe: Recipe, target: Any, draft: Any, data: _Data, eval_prompts: list[prompts.Prompt]
 ) -> dict[str, Any]:
-    plan = recipe.eval
-    out = evaluate.teacher_forced(
-        target, draft, held_stream, plan.held_out_tokens, recipe.target_train.seq_len
+    plan, seq_len = recipe.eval, recipe.target_train.seq_len
+    out: dict[str, Any] = evaluate.teacher_forced(
+        target, draft, data.held_stream, plan.held_out_tokens, seq_len
+    )
+    raw = evaluate.teacher_forced(
+        target, draft, data.raw_held_stream, plan.held_out_tokens // 2, seq_len
+    )
+    out["with_comments"] = {k: v for k, v in raw.items() if k != "teacher_forced_tokens"}
+    out["baselines"] = evaluate.ngram_baselines(
+        data.train_stream, data.held_stream, len(data.tokenizer)
     )
     ids = [list(p.ids) for p in eval_prompts]
+    eos = data.tokenizer.eos_token_id
     conts = evaluate.greedy_continuations(
         target, ids, plan.continuation_tokens, plan.generate_batch, eos
     )
     refs = [list(p.reference_ids) for p in eval_prompts]
     out.update(evaluate.continuation_agreement(draft, ids, conts, refs))
-    context = held_stream[: plan.latency_context_tokens].long()[None]
+    context = data.held_stream[: plan.latency_context_tokens].long()[None]
     out.update(latency.forward_latency(target, draft, context, plan.latency_reps))
-    log.info("measured: %s", {k: round(v, 4) for k, v in out.items()})
+    target_macs = latency.decode_macs(target.config, plan.latency_context_tokens)
+    draft_macs = latency.decode_macs(draft.config, plan.latency_context_tokens)
+    out.update(
+        target_decode_macs=target_macs,
+        draft_decode_macs=draft_macs,
+        macs_ratio=target_macs / draft_macs,
+    )
+    log.info("measured: %s", json.dumps(out))
     return out
 
 
-def _corpus_stats(
-    corpus: Corpus, train_stream: torch.Tensor, held_stream: torch.Tensor
-) -> dict[str, Any]:
+def _corpus_stats(data: _Data) -> dict[str, Any]:
     return {
-        "train_files": len(corpus.train),
-        "held_out_files": len(corpus.held_out),
-        "train_tokens": train_stream.numel(),
-        "held_out_tokens": held_stream.numel(),
-        "train_chars": corpus.train_chars,
+        "train_files": len(data.corpus.train),
+        "held_out_files": len(data.corpus.held_out),
+        "train_tokens": data.train_stream.numel(),
+        "held_out_tokens": data.held_stream.numel(),
+        "train_chars": data.corpus.train_chars,
     }
 
 
