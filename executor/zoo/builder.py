@@ -23,7 +23,7 @@ import transformers
 
 from executor.zoo import evaluate, latency, prompts, train
 from executor.zoo.corpus import Corpus, load_corpus, read_sources
-from executor.zoo.recipe import RECIPES, Recipe
+from executor.zoo.recipe import RECIPES, ModelShape, Recipe
 from executor.zoo.tokenizer import encode_files, save_tokenizer, train_tokenizer
 from ssdsim.paths import prompts_dir, zoo_dir
 
@@ -132,19 +132,25 @@ def _prepare(recipe: Recipe) -> _Data:
     )
 
 
+def _new_model(recipe: Recipe, shape: ModelShape, data: _Data, seed: int) -> Any:
+    tok = data.tokenizer
+    untied = recipe.bigram_init  # the bigram factorisation needs separate input/output tables
+    model = train.make_model(
+        shape, len(tok), recipe.max_position_embeddings, tok.eos_token_id, seed, tied=not untied
+    )
+    if recipe.bigram_init:
+        train.bigram_init(model, data.train_stream, seed)
+    return model
+
+
 def _train_pair(recipe: Recipe, data: _Data, seed: int, watch: _Stopwatch) -> tuple[Any, Any]:
     """The target on data; then the draft on data, then distilled from the target."""
-    eos, vocab, positions = (
-        data.tokenizer.eos_token_id,
-        len(data.tokenizer),
-        recipe.max_position_embeddings,
-    )
-    target = train.make_model(recipe.target, vocab, positions, eos, seed)
+    target = _new_model(recipe, recipe.target, data, seed)
     train.run_phase(
         target, data.train_stream, recipe.target_train, seed + 1, "target", train.lm_loss(target)
     )
     watch.lap("target_train_s")
-    draft = train.make_model(recipe.draft, vocab, positions, eos, seed + 2)
+    draft = _new_model(recipe, recipe.draft, data, seed + 2)
     train.run_phase(
         draft, data.train_stream, recipe.draft_train, seed + 3, "draft", train.lm_loss(draft)
     )

@@ -72,6 +72,7 @@ class Recipe:
     prompt_sets: tuple[PromptSet, ...] = field(default_factory=tuple)
     max_position_embeddings: int = 2048
     code_only: bool = True  # strip comments and docstrings (see corpus.strip_comments)
+    bigram_init: bool = True  # start both models as low-rank bigram models (see train.bigram_init)
 
 
 FULL = Recipe(
