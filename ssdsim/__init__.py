@@ -17,7 +17,15 @@ from ssdsim.profile import (
     list_presets,
     load_profile,
 )
-from ssdsim.trace import RunSummary, SeqOutcome, StepRecord, Trace, TraceHeader, TraceWriter, read_trace
+from ssdsim.trace import (
+    RunSummary,
+    SeqOutcome,
+    StepRecord,
+    Trace,
+    TraceHeader,
+    TraceWriter,
+    read_trace,
+)
 from ssdsim.workload import Workload
 
 __all__ = [

@@ -26,7 +26,9 @@ def fail(owner: str, field: str, value: Any, expected: str) -> SchemaError:
 
 def check_int(owner: str, field: str, value: Any, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise fail(owner, field, value, "an integer" + (f" >= {minimum}" if minimum is not None else ""))
+        raise fail(
+            owner, field, value, "an integer" + (f" >= {minimum}" if minimum is not None else "")
+        )
     if minimum is not None and value < minimum:
         raise fail(owner, field, value, f"an integer >= {minimum}")
     return value
@@ -106,7 +108,12 @@ def strict_kwargs(cls: type, data: Any, owner: str | None = None) -> dict[str, A
 
 def check_schema_version(owner: str, value: Any, current: int) -> int:
     if value != current:
-        raise fail(owner, "schema_version", value, f"{current} (this version of ssdsim reads schema {current})")
+        raise fail(
+            owner,
+            "schema_version",
+            value,
+            f"{current} (this version of ssdsim reads schema {current})",
+        )
     return value
 
 

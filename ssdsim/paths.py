@@ -8,7 +8,7 @@ Layout::
     <cache>/zoo/<pair>/target/      Hugging Face directory of the embedded target model
     <cache>/zoo/<pair>/draft/       ... and of its draft
     <cache>/prompts/<name>.jsonl    prompt sets, one {"prompt_ids": [...], "prompt": "..."} per line
-    <cache>/studies/                Optuna studies (``optimize.db``)
+    <cache>/studies/                Optuna studies (``optimize.journal``)
 """
 
 from __future__ import annotations

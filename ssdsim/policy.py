@@ -45,7 +45,7 @@ class Policy:
         fan_out: ssd only; k+1 integers, the number of bonus-token candidates prepared at each
             accepted length 0..k for sequences whose last request was a cache hit.
         fan_out_miss: ssd only; the same for sequences whose last request missed (same sum).
-        rescale: Saguaro sampling factor C in (0, 1]: the draft's top candidates are scaled by C
+        rescale: ssd only; Saguaro sampling factor C in (0, 1]: the draft's top candidates are scaled by C
             before sampling (1 = plain sampling). Has no effect at temperature 0.
         fallback: what supplies the next speculation on a cache miss: ``jit`` (the draft decodes
             k tokens for the missed rows), ``fast`` (a cheap n-gram speculator in the target
@@ -101,12 +101,22 @@ class Policy:
     def _check_fan_out(self, name: str, fan: tuple[int, ...]) -> None:
         o = "Policy"
         if len(fan) != self.k + 1:
-            raise fail(o, name, list(fan), f"a list of k+1 = {self.k + 1} integers (one per accepted length 0..k), got {len(fan)}")
+            raise fail(
+                o,
+                name,
+                list(fan),
+                f"a list of k+1 = {self.k + 1} integers (one per accepted length 0..k), got {len(fan)}",
+            )
         for i, f in enumerate(fan):
             if isinstance(f, bool) or not isinstance(f, int) or f < 0:
                 raise fail(o, f"{name}[{i}]", f, "a non-negative integer")
         if sum(fan) == 0:
-            raise fail(o, name, list(fan), "at least one positive entry (an all-zero fan-out can never hit)")
+            raise fail(
+                o,
+                name,
+                list(fan),
+                "at least one positive entry (an all-zero fan-out can never hit)",
+            )
 
     # -- derived -----------------------------------------------------------------------------
     @property
@@ -152,7 +162,14 @@ class Policy:
 
 def uniform_ssd(k: int, fan: int, fallback: str = "jit", **kw: Any) -> Policy:
     """SSD with the same fan-out at every accepted length (the reference engine's default)."""
-    return Policy(mode="ssd", k=k, fan_out=(fan,) * (k + 1), fan_out_miss=(fan,) * (k + 1), fallback=fallback, **kw)
+    return Policy(
+        mode="ssd",
+        k=k,
+        fan_out=(fan,) * (k + 1),
+        fan_out_miss=(fan,) * (k + 1),
+        fallback=fallback,
+        **kw,
+    )
 
 
 def paper_default() -> Policy:
@@ -165,4 +182,6 @@ def parse_int_list(text: str, what: str = "fan-out") -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(",") if x.strip() != "")
     except ValueError as exc:
-        raise SchemaError(f"--{what}: got {text!r}, expected comma-separated integers like 4,2,1,1") from exc
+        raise SchemaError(
+            f"--{what}: got {text!r}, expected comma-separated integers like 4,2,1,1"
+        ) from exc

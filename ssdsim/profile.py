@@ -25,6 +25,7 @@ a documented parametric model (``TemperatureModel``) until calibration supplies 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,11 @@ class ForwardLatency:
     attn_s: float = 0.0
 
     def __post_init__(self) -> None:
-        _nonneg("ForwardLatency", self, ("fixed_s", "weight_s", "kv_s", "compute_s", "token_s", "attn_s"))
+        _nonneg(
+            "ForwardLatency",
+            self,
+            ("fixed_s", "weight_s", "kv_s", "compute_s", "token_s", "attn_s"),
+        )
 
     @classmethod
     def from_dict(cls, data: Any, owner: str = "ForwardLatency") -> ForwardLatency:
@@ -125,20 +130,26 @@ class Coverage:
 
 def _check_cdf(owner: str, name: str, table: Any) -> None:
     check_probs(owner, name, table)
-    if any(b < a - 1e-12 for a, b in zip(table, table[1:])):
-        raise fail(owner, name, list(table), "a non-decreasing list c(1), c(2), ... of probabilities")
+    if any(b < a - 1e-12 for a, b in itertools.pairwise(table)):
+        raise fail(
+            owner, name, list(table), "a non-decreasing list c(1), c(2), ... of probabilities"
+        )
 
 
 @dataclass(frozen=True)
 class TemperatureModel:
     """Documented parametric effect of temperature T and Saguaro rescale C (used until measured).
 
-    At T > 0, with base values measured at T = 0, C = 1:
-        alpha_i(T, C) = alpha_i * (1 - alpha_temp_slope * min(T, 2)) * (1 - alpha_rescale_slope * (1 - C))
-        beta_reject(T, C) = min(1, beta_reject * (1 + beta_temp_slope * min(T, 2)) * C ** beta_rescale_exponent)
-        beta_bonus(T) = min(1, beta_bonus * (1 + beta_temp_slope * min(T, 2)))
+    Base values are the greedy ones (T = 0, C = 1). With t = min(T, 2) and g = min(T, 1) (the
+    rescale acts only when sampling, fully from T = 1; at T = 0 C has no effect):
+        alpha_i(T, C)     = alpha_i * (1 - alpha_temp_slope * t) * (1 - alpha_rescale_slope * (1 - C) * g)
+        alpha_fast_i(T)   = alpha_fast_i * (1 - alpha_temp_slope * t)      (it does not sample from q')
+        beta_reject(T, C) = min(1, beta_reject * (1 + beta_temp_slope * t) * C ** (beta_rescale_exponent * g))
+        beta_bonus(T)     = min(1, beta_bonus * (1 + beta_temp_slope * t))
+    Measured coverage tables move the same way: 1 - c(F) is multiplied by the beta factor.
     C < 1 moves residual mass onto the draft's top candidates (coverage up) at the price of a
     worse proposal (acceptance down); the bonus after full acceptance comes from p and ignores C.
+    ``ssdsim.chance.chance_at`` applies it, relative to the nearest measured ChancePoint if any.
     """
 
     alpha_temp_slope: float = 0.1
@@ -202,13 +213,17 @@ class Chance:
         o = "Chance"
         object.__setattr__(self, "alpha", check_probs(o, "alpha", self.alpha))
         if self.alpha_after_miss is not None:
-            object.__setattr__(self, "alpha_after_miss", check_probs(o, "alpha_after_miss", self.alpha_after_miss))
+            object.__setattr__(
+                self, "alpha_after_miss", check_probs(o, "alpha_after_miss", self.alpha_after_miss)
+            )
         object.__setattr__(self, "alpha_fast", check_probs(o, "alpha_fast", self.alpha_fast))
         if isinstance(self.coverage, dict):
             object.__setattr__(self, "coverage", Coverage.from_dict(self.coverage, f"{o}.coverage"))
         if isinstance(self.temperature_model, dict):
             object.__setattr__(
-                self, "temperature_model", TemperatureModel.from_dict(self.temperature_model, f"{o}.temperature_model")
+                self,
+                "temperature_model",
+                TemperatureModel.from_dict(self.temperature_model, f"{o}.temperature_model"),
             )
         pts = tuple(
             ChancePoint.from_dict(p, f"{o}.points[{i}]") if isinstance(p, dict) else p
@@ -263,7 +278,12 @@ class Profile:
         check_schema_version(o, self.schema_version, PROFILE_SCHEMA_VERSION)
         if not isinstance(self.name, str) or not self.name:
             raise fail(o, "name", self.name, "a non-empty string")
-        for n, cls in (("target", ForwardLatency), ("draft", ForwardLatency), ("link", LinkLatency), ("chance", Chance)):
+        for n, cls in (
+            ("target", ForwardLatency),
+            ("draft", ForwardLatency),
+            ("link", LinkLatency),
+            ("chance", Chance),
+        ):
             v = getattr(self, n)
             if isinstance(v, dict):
                 object.__setattr__(self, n, cls.from_dict(v, f"{o}.{n}"))

@@ -71,7 +71,12 @@ class SeqOutcome:
             raise fail(o, "accepted_len", self.accepted_len, f"at most proposed = {self.proposed}")
         check_int(o, "emitted_tokens", self.emitted_tokens, 0)
         if self.emitted_tokens > self.accepted_len + 1:
-            raise fail(o, "emitted_tokens", self.emitted_tokens, f"at most accepted_len + 1 = {self.accepted_len + 1}")
+            raise fail(
+                o,
+                "emitted_tokens",
+                self.emitted_tokens,
+                f"at most accepted_len + 1 = {self.accepted_len + 1}",
+            )
         if self.cache_hit is not None and not isinstance(self.cache_hit, bool):
             raise fail(o, "cache_hit", self.cache_hit, "true, false or null")
         if self.bonus_rank is not None:
@@ -115,10 +120,28 @@ class StepRecord:
         check_float(o, "t_end_s", self.t_end_s, 0.0)
         if self.t_end_s < self.t_start_s:
             raise fail(o, "t_end_s", self.t_end_s, f">= t_start_s = {self.t_start_s}")
-        _opt_time(o, self, ("verify_s", "draft_s", "wait_s", "link_s", "request_s", "response_s",
-                            "verify_start_s", "verify_end_s", "prespec_start_s", "prespec_end_s"))
-        seqs = tuple(SeqOutcome(**strict_kwargs(SeqOutcome, s, f"{o}.seqs[{i}]")) if isinstance(s, dict) else s
-                     for i, s in enumerate(as_tuple(self.seqs)))
+        _opt_time(
+            o,
+            self,
+            (
+                "verify_s",
+                "draft_s",
+                "wait_s",
+                "link_s",
+                "request_s",
+                "response_s",
+                "verify_start_s",
+                "verify_end_s",
+                "prespec_start_s",
+                "prespec_end_s",
+            ),
+        )
+        seqs = tuple(
+            SeqOutcome(**strict_kwargs(SeqOutcome, s, f"{o}.seqs[{i}]"))
+            if isinstance(s, dict)
+            else s
+            for i, s in enumerate(as_tuple(self.seqs))
+        )
         object.__setattr__(self, "seqs", seqs)
         if self.fallback is not None:
             check_choice(o, "fallback", self.fallback, ("jit", "fast"))
@@ -169,9 +192,20 @@ class RunSummary:
         check_schema_version(o, self.schema_version, TRACE_SCHEMA_VERSION)
         for n in ("generated_tokens", "steps", "batch_size"):
             check_int(o, n, getattr(self, n), 0)
-        for n in ("temperature", "decode_s", "tokens_per_s", "batch_tokens_per_s", "mean_accepted_len",
-                  "tokens_per_step", "verify_s", "draft_busy_s", "draft_critical_s", "wait_s", "link_s",
-                  "mean_verify_s"):
+        for n in (
+            "temperature",
+            "decode_s",
+            "tokens_per_s",
+            "batch_tokens_per_s",
+            "mean_accepted_len",
+            "tokens_per_step",
+            "verify_s",
+            "draft_busy_s",
+            "draft_critical_s",
+            "wait_s",
+            "link_s",
+            "mean_verify_s",
+        ):
             check_float(o, n, getattr(self, n), 0.0)
         if self.hit_rate is not None:
             check_float(o, "hit_rate", self.hit_rate, 0.0, 1.0)

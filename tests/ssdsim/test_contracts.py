@@ -27,7 +27,14 @@ from ssdsim.trace import summary_from_steps
 
 
 def test_policy_round_trip(tmp_path):
-    p = Policy(mode="ssd", k=3, fan_out=(3, 2, 1, 2), fan_out_miss=(5, 2, 1, 0), rescale=0.5, fallback="auto")
+    p = Policy(
+        mode="ssd",
+        k=3,
+        fan_out=(3, 2, 1, 2),
+        fan_out_miss=(5, 2, 1, 0),
+        rescale=0.5,
+        fallback="auto",
+    )
     path = p.save(tmp_path / "policy.json")
     assert Policy.load(path) == p
     assert p.budget == 8
@@ -44,7 +51,10 @@ def test_fan_out_miss_defaults_to_fan_out():
     "kwargs, needle",
     [
         (dict(mode="ssd", k=2, fan_out=(1, 1)), "fan_out: got [1, 1], expected a list of k+1 = 3"),
-        (dict(mode="ssd", k=1, fan_out=(1, -1)), "fan_out[1]: got -1, expected a non-negative integer"),
+        (
+            dict(mode="ssd", k=1, fan_out=(1, -1)),
+            "fan_out[1]: got -1, expected a non-negative integer",
+        ),
         (dict(mode="ssd", k=1, fan_out=(0, 0)), "all-zero"),
         (dict(mode="ssd", k=1, fan_out=(1, 1), fan_out_miss=(2, 1)), "same sum"),
         (dict(mode="sd", k=0), "Policy.k: got 0, expected an integer >= 1 for mode 'sd'"),
@@ -61,7 +71,7 @@ def test_policy_rejects(kwargs, needle):
 
 
 def test_policy_unknown_field_and_files(tmp_path):
-    with pytest.raises(SchemaError, match="unknown field.*'fanout'"):
+    with pytest.raises(SchemaError, match=r"unknown field.*'fanout'"):
         Policy.from_dict({"mode": "ssd", "k": 1, "fanout": [1, 1]})
     with pytest.raises(SchemaError, match="does not exist"):
         Policy.load(tmp_path / "nope.json")
@@ -90,10 +100,16 @@ def test_workload_rejects(kwargs, needle):
 
 
 def test_workload_round_trip(tmp_path):
-    w = Workload(batch_size=4, temperature=0.7, output_len_tokens=128, prompt_len_tokens=(64, 256), num_prompts=8)
+    w = Workload(
+        batch_size=4,
+        temperature=0.7,
+        output_len_tokens=128,
+        prompt_len_tokens=(64, 256),
+        num_prompts=8,
+    )
     assert w.output_len_tokens == (128, 128)
     assert Workload.load(w.save(tmp_path / "w.json")) == w
-    with pytest.raises(SchemaError, match="unknown field.*'batchsize'"):
+    with pytest.raises(SchemaError, match=r"unknown field.*'batchsize'"):
         Workload.from_dict({"batchsize": 2})
 
 
@@ -102,7 +118,9 @@ def test_profile_round_trip_and_nested_errors(tmp_path):
         name="toy",
         target=ForwardLatency(fixed_s=1e-3, token_s=1e-4),
         draft=ForwardLatency(fixed_s=1e-4, token_s=1e-5),
-        chance=Chance(alpha=(0.8, 0.7), coverage=Coverage(beta_reject=(0.4,), reject_tables=[[0.5, 0.7]])),
+        chance=Chance(
+            alpha=(0.8, 0.7), coverage=Coverage(beta_reject=(0.4,), reject_tables=[[0.5, 0.7]])
+        ),
     )
     assert Profile.load(prof.save(tmp_path / "p.json")) == prof
     d = prof.to_dict()
@@ -121,15 +139,45 @@ def test_profile_round_trip_and_nested_errors(tmp_path):
 
 def test_trace_round_trip(tmp_path):
     steps = [
-        StepRecord(step=0, t_start_s=0.0, t_end_s=0.1, verify_s=0.08,
-                   seqs=(SeqOutcome(seq=0, proposed=3, accepted_len=2, emitted_tokens=3, cache_hit=False, bonus_rank=2),)),
-        StepRecord(step=1, t_start_s=0.1, t_end_s=0.2, verify_s=0.08,
-                   seqs=(SeqOutcome(seq=0, proposed=3, accepted_len=3, emitted_tokens=4, cache_hit=True, bonus_rank=1),)),
+        StepRecord(
+            step=0,
+            t_start_s=0.0,
+            t_end_s=0.1,
+            verify_s=0.08,
+            seqs=(
+                SeqOutcome(
+                    seq=0,
+                    proposed=3,
+                    accepted_len=2,
+                    emitted_tokens=3,
+                    cache_hit=False,
+                    bonus_rank=2,
+                ),
+            ),
+        ),
+        StepRecord(
+            step=1,
+            t_start_s=0.1,
+            t_end_s=0.2,
+            verify_s=0.08,
+            seqs=(
+                SeqOutcome(
+                    seq=0,
+                    proposed=3,
+                    accepted_len=3,
+                    emitted_tokens=4,
+                    cache_hit=True,
+                    bonus_rank=1,
+                ),
+            ),
+        ),
     ]
     summ = summary_from_steps(steps, mode="ssd", policy="x", temperature=0.0)
     assert summ.generated_tokens == 7 and summ.hit_rate == 0.5
     assert summ.tokens_per_s == pytest.approx(35.0) and summ.tokens_per_step == pytest.approx(3.5)
-    hdr = TraceHeader(source="simulator", policy=uniform_ssd(3, 1).to_dict(), workload=Workload().to_dict())
+    hdr = TraceHeader(
+        source="simulator", policy=uniform_ssd(3, 1).to_dict(), workload=Workload().to_dict()
+    )
     with TraceWriter(tmp_path / "t.jsonl", hdr) as w:
         for s in steps:
             w.step(s)

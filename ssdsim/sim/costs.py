@@ -1,0 +1,61 @@
+"""Seconds of every forward and message of every step of one batch (vectorised over steps).
+
+All numbers come from ``ssdsim.latency``; this module only decides who is in each forward:
+the active sequences (B), the missed ones (SSD), and their mean context before the step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ssdsim import latency as lat
+from ssdsim.sim.outcomes import BatchOutcomes
+from ssdsim.sim.plan import Plan
+
+
+@dataclass(frozen=True)
+class StepCosts:
+    """Per-step seconds as Python lists (the engines walk them step by step).
+
+    verify: target forward + step overhead; draft: SD drafting or SSD jit on the critical path;
+    fast: the fast speculator (SSD, missed rows); prespec: SSD glue + tree decode;
+    link_req / link_resp: SSD request and response messages.
+    """
+
+    verify: list[float]
+    draft: list[float] = field(default_factory=list)
+    fast: list[float] = field(default_factory=list)
+    prespec: list[float] = field(default_factory=list)
+    link_req: list[float] = field(default_factory=list)
+    link_resp: list[float] = field(default_factory=list)
+
+
+def _mean_context(ctx: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = mask.sum(axis=1)
+    return n, (ctx * mask).sum(axis=1) / np.maximum(n, 1)
+
+
+def step_costs(plan: Plan, out: BatchOutcomes) -> StepCosts:
+    """The costs of each step of one batch under the plan's mode."""
+    prof, k = plan.profile, plan.policy.k
+    n, ctx = _mean_context(out.context, out.active)
+    if plan.mode == "ar":
+        return StepCosts(verify=lat.ar_step_s(prof, n, ctx).tolist())
+    verify = lat.verify_s(prof, n, k, ctx).tolist()
+    if plan.mode == "sd":
+        return StepCosts(verify=verify, draft=lat.draft_chain_s(prof, n, k, ctx).tolist())
+    n_miss, ctx_miss = _mean_context(out.context, out.active & ~out.hit)
+    zeros = np.zeros(len(n))
+    jit = lat.draft_chain_s(prof, n_miss, k, ctx_miss) if plan.miss_kind == "jit" else zeros
+    fast = lat.fast_speculator_s(prof, n_miss) if plan.miss_kind == "fast" else zeros
+    resp_bytes = lat.response_bytes(n, k, prof.vocab_size, prof.dist_bytes, plan.with_dists)
+    return StepCosts(
+        verify=verify,
+        draft=np.asarray(jit, dtype=float).tolist(),
+        fast=np.asarray(fast, dtype=float).tolist(),
+        prespec=lat.prespec_s(prof, n, k, plan.policy.budget, ctx).tolist(),
+        link_req=lat.link_s(prof.link, lat.request_bytes(n)).tolist(),
+        link_resp=lat.link_s(prof.link, resp_bytes).tolist(),
+    )

@@ -1,0 +1,127 @@
+"""The run plan: a simulation's inputs checked and resolved once (chance, lengths, streams).
+
+Randomness: one numpy Generator per stochastic component (``STREAMS``), derived from the run's
+seed with ``SeedSequence(seed, spawn_key=(component, batch))``. Every batch has its own
+generator per component, so changing one batch's policy-dependent step count never shifts
+another batch's draws (common random numbers across policies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ssdsim._schema import SchemaError, fail
+from ssdsim.chance import ChanceAt, accept_cdf, chance_at, hit_thresholds
+from ssdsim.policy import Policy
+from ssdsim.profile import Profile
+from ssdsim.workload import Workload, prompt_lengths
+
+STREAMS = {"lengths": 0, "accept": 1, "rank": 2}
+
+
+def stream(seed: int, component: str, *key: int) -> np.random.Generator:
+    """The generator of one stochastic component (and batch) of a run."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAMS[component], *key)))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a run needs, resolved: chance at (T, C), per-sequence lengths, samplers' tables.
+
+    miss_kind: the proposer of missed SSD rows (``jit`` or ``fast``; ``hit`` for SD/AR, unused).
+    cdf_hit/cdf_miss: P(A <= j) for proposals after a hit (and SD) and on a missed row.
+    thr_hit/thr_miss: c_j(F_j) with the after-hit / after-miss fan-out (SSD; empty otherwise).
+    """
+
+    profile: Profile
+    policy: Policy
+    workload: Workload
+    seed: int
+    chance: ChanceAt
+    miss_kind: str
+    prompt_lens: np.ndarray
+    output_lens: np.ndarray
+    cdf_hit: np.ndarray
+    cdf_miss: np.ndarray
+    thr_hit: np.ndarray
+    thr_miss: np.ndarray
+    with_dists: bool
+
+    @property
+    def mode(self) -> str:
+        return self.policy.mode
+
+    def batches(self) -> list[np.ndarray]:
+        """Sequence ids of each static batch, in order."""
+        n, b = len(self.output_lens), self.workload.batch_size
+        return [np.arange(i, min(i + b, n)) for i in range(0, n, b)]
+
+
+def _lengths(workload: Workload, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    n = workload.total_prompts
+    rng = stream(seed, "lengths")
+    lo, hi = workload.prompt_len_tokens
+    drawn = rng.integers(lo, hi + 1, size=n)
+    lo, hi = workload.output_len_tokens
+    outputs = rng.integers(lo, hi + 1, size=n)
+    from_set = prompt_lengths(workload)
+    prompts = np.array([from_set[i % len(from_set)] for i in range(n)]) if from_set else drawn
+    return prompts.astype(np.int64), outputs.astype(np.int64)
+
+
+def _check_inputs(profile: object, policy: object, workload: object, seed: object) -> int:
+    for name, value, cls in (
+        ("profile", profile, Profile),
+        ("policy", policy, Policy),
+        ("workload", workload, Workload),
+    ):
+        if not isinstance(value, cls):
+            raise SchemaError(
+                f"simulate: {name} got {type(value).__name__}, expected a {cls.__name__}"
+            )
+    seed = workload.seed if seed is None else seed  # type: ignore[attr-defined]
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SchemaError(f"simulate: seed got {seed!r}, expected an integer >= 0 or None")
+    return int(seed)
+
+
+def make_plan(
+    profile: Profile, policy: Policy, workload: Workload, seed: int | None = None
+) -> Plan:
+    """Check the inputs (clear errors before any work) and resolve them into a Plan."""
+    seed = _check_inputs(profile, policy, workload, seed)
+    prompts, outputs = _lengths(workload, seed)
+    longest = int((prompts + outputs).max()) + policy.k + 1
+    if longest > profile.max_context_tokens:
+        raise fail(
+            "Workload",
+            "prompt_len_tokens + output_len_tokens",
+            longest - policy.k - 1,
+            f"at most Profile.max_context_tokens - (k+1) = {profile.max_context_tokens - policy.k - 1} "
+            f"for profile {profile.name!r}",
+        )
+    ssd = policy.mode == "ssd"
+    # Saguaro's rescale applies to SSD's tree and jit sampling only (not to SD's drafting).
+    at = chance_at(profile.chance, workload.temperature, policy.rescale if ssd else 1.0)
+    k = policy.k
+    miss_kind = policy.fallback_for(workload.batch_size) if ssd else "hit"
+    draft_t = (
+        policy.draft_temperature if policy.draft_temperature is not None else workload.temperature
+    )
+    return Plan(
+        profile=profile,
+        policy=policy,
+        workload=workload,
+        seed=seed,
+        chance=at,
+        miss_kind=miss_kind,
+        prompt_lens=prompts,
+        output_lens=outputs,
+        cdf_hit=accept_cdf(at.alpha, k),
+        cdf_miss=accept_cdf(at.alpha_for(miss_kind), k),
+        thr_hit=hit_thresholds(at, "hit", k, policy.fan_out) if ssd else np.zeros(0),
+        thr_miss=hit_thresholds(at, miss_kind, k, policy.fan_out_miss) if ssd else np.zeros(0),
+        with_dists=workload.temperature > 0 or draft_t > 0,
+    )
