@@ -20,6 +20,7 @@ HEADLINE = (
     "repeat_fraction",
     "alpha_outside_loops",
     "latency_ratio",
+    "latency_ratio_hf",
     "target_val_loss",
     "draft_val_loss",
     "build_s",

@@ -176,7 +176,7 @@ def _build_into(work: Path, recipe: Recipe, seed: int, threads: int) -> dict[str
     for name, records in prompt_sets.items():
         prompts.write_prompt_set(name, records, recipe.pair)
     watch.lap("save_s")
-    metrics = _measure(recipe, target, draft, data, prompt_sets[recipe.eval.prompt_set])
+    metrics = _measure(recipe, target, draft, data, prompt_sets[recipe.eval.prompt_set], work)
     watch.lap("evaluate_s")
     summary = {
         **metrics,
@@ -197,7 +197,12 @@ def _build_into(work: Path, recipe: Recipe, seed: int, threads: int) -> dict[str
 
 
 def _measure(
-    recipe: Recipe, target: Any, draft: Any, data: _Data, eval_prompts: list[prompts.Prompt]
+    recipe: Recipe,
+    target: Any,
+    draft: Any,
+    data: _Data,
+    eval_prompts: list[prompts.Prompt],
+    work: Path,
 ) -> dict[str, Any]:
     plan, seq_len = recipe.eval, recipe.target_train.seq_len
     out: dict[str, Any] = evaluate.teacher_forced(
@@ -218,7 +223,11 @@ def _measure(
     refs = [list(p.reference_ids) for p in eval_prompts]
     out.update(evaluate.continuation_agreement(draft, ids, conts, refs))
     context = data.held_stream[: plan.latency_context_tokens].long()[None]
-    out.update(latency.forward_latency(target, draft, context, plan.latency_reps))
+    out.update(
+        latency.forward_latency(
+            target, draft, work / "target", work / "draft", context, plan.latency_reps
+        )
+    )
     target_macs = latency.decode_macs(target.config, plan.latency_context_tokens)
     draft_macs = latency.decode_macs(draft.config, plan.latency_context_tokens)
     out.update(

@@ -1,11 +1,13 @@
 """Single-token forward latency of target and draft, one torch thread, float32.
 
 Each model first fills a KV cache with ``context_tokens`` tokens; then one-token forwards are
-timed, alternating target and draft, and the cache is cropped back after each call. Time is the
-thread's CPU time (one torch thread computes on the calling thread), so time slices lost to
-other processes on a shared machine do not count; cache and memory-bandwidth contention still
-does. Medians after a warm-up. The models are transformers' eager Llama classes, so their
-per-layer Python overhead is included: a leaner runtime gets a higher ratio. Imports torch.
+timed, alternating target and draft. Time is the thread's CPU time (one torch thread computes
+on the calling thread), so time slices lost to other processes on a shared machine do not
+count; cache and memory-bandwidth contention still does. Medians after a warm-up.
+
+Two runtimes are measured: the executor's own decoder (``executor.model``, what decoding runs:
+``latency_ratio``) and transformers' eager Llama classes (``latency_ratio_hf``), whose
+per-layer Python overhead weighs more on the small draft. Imports torch and executor.model.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import inspect
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,29 +45,68 @@ def _stepper(model: torch.nn.Module, context: torch.Tensor) -> Callable[[], floa
     return step
 
 
-def forward_latency(
-    target: torch.nn.Module, draft: torch.nn.Module, context: torch.Tensor, reps: int
-) -> dict[str, float]:
-    """Median one-token forward seconds of each model and their ratio (target / draft)."""
+def _runtime_stepper(model_dir: Path, context: torch.Tensor) -> Callable[[], float]:
+    """One-token forwards of the executor's decoder, rewriting the same position each time."""
+    from executor.model.decoder import Decoder  # the runtime the executor decodes with
+
+    decoder = Decoder.from_dir(model_dir)
+    n = context.shape[1]
+    cache = decoder.new_cache(1, n + 1)
+    decoder.forward(context, torch.zeros(1, dtype=torch.long), cache)
+    token, start = context[:, -1:], torch.tensor([n])
+
+    def step() -> float:
+        t0 = time.thread_time()
+        decoder.forward(token, start, cache, kv_len=n + 1, logits_at=0)
+        return time.thread_time() - t0
+
+    return step
+
+
+def _median_times(steps: dict[str, Callable[[], float]], reps: int) -> dict[str, float]:
+    """Median seconds per step of each stepper, interleaved, after a warm-up, one thread."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    times: dict[str, list[float]] = {name: [] for name in steps}
     try:
-        steps = {"target": _stepper(target, context), "draft": _stepper(draft, context)}
-        times: dict[str, list[float]] = {"target": [], "draft": []}
-        warmup = max(2, reps // 10)
-        for i in range(reps + warmup):
-            for name, step in steps.items():
-                elapsed = step()
-                if i >= warmup:
-                    times[name].append(elapsed)
+        with torch.inference_mode():
+            warmup = max(2, reps // 10)
+            for i in range(reps + warmup):
+                for name, step in steps.items():
+                    elapsed = step()
+                    if i >= warmup:
+                        times[name].append(elapsed)
     finally:
         torch.set_num_threads(threads)
-    target_s = statistics.median(times["target"])
-    draft_s = statistics.median(times["draft"])
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def forward_latency(
+    target: torch.nn.Module,
+    draft: torch.nn.Module,
+    target_dir: Path,
+    draft_dir: Path,
+    context: torch.Tensor,
+    reps: int,
+) -> dict[str, float]:
+    """Median one-token forward seconds and target/draft ratios, executor runtime and HF eager."""
+    ours = _median_times(
+        {
+            "target": _runtime_stepper(target_dir, context),
+            "draft": _runtime_stepper(draft_dir, context),
+        },
+        reps,
+    )
+    hf = _median_times(
+        {"target": _stepper(target, context), "draft": _stepper(draft, context)}, reps
+    )
     return {
-        "target_token_s": target_s,
-        "draft_token_s": draft_s,
-        "latency_ratio": target_s / draft_s,
+        "target_token_s": ours["target"],
+        "draft_token_s": ours["draft"],
+        "latency_ratio": ours["target"] / ours["draft"],
+        "target_token_s_hf": hf["target"],
+        "draft_token_s_hf": hf["draft"],
+        "latency_ratio_hf": hf["target"] / hf["draft"],
     }
 
 

@@ -82,7 +82,7 @@ FULL = Recipe(
     max_files=None,
     target=ModelShape(hidden_size=384, num_layers=6, intermediate_size=1024, num_heads=6),
     draft=ModelShape(hidden_size=128, num_layers=2, intermediate_size=344, num_heads=2),
-    target_train=Phase(steps=300, batch_size=4, seq_len=512, lr=3e-3, warmup_steps=20),
+    target_train=Phase(steps=270, batch_size=4, seq_len=512, lr=3e-3, warmup_steps=20),
     draft_train=Phase(steps=200, batch_size=8, seq_len=512, lr=3e-3, warmup_steps=20),
     draft_distill=Phase(steps=60, batch_size=8, seq_len=512, lr=1e-3, warmup_steps=6),
     distill_temperature=1.0,
