@@ -87,6 +87,45 @@ def build(size: str = "full", seed: int = 0, force: bool = False, threads: int =
     return built
 
 
+def remeasure_latency(size: str = "full") -> BuiltPair:
+    """Measure the built pair's forward latencies again and update its summary.json.
+
+    For a pair built before the latency measurement changed, or on a quieter machine. The
+    context is the first held-out tokens, as in the build; ``latency_remeasured`` records when.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if size not in RECIPES:
+        raise ValueError(f"unknown size {size!r}; expected one of {', '.join(RECIPES)}")
+    recipe = RECIPES[size]
+    built = read_built(recipe.pair)
+    if built is None:
+        raise FileNotFoundError(
+            f"pair {recipe.pair!r} is not built at {pair_dir(recipe.pair)}: run "
+            f"python -m executor.zoo build --size {size}"
+        )
+    tok = AutoTokenizer.from_pretrained(str(built.target_dir))
+    corpus = load_corpus(recipe.held_out_pct, recipe.max_files, code_only=recipe.code_only)
+    n = recipe.eval.latency_context_tokens
+    held = encode_files(tok, [f.text for f in corpus.held_out])[:n]
+    context = torch.tensor([held], dtype=torch.long)
+    target = AutoModelForCausalLM.from_pretrained(str(built.target_dir)).eval()
+    draft = AutoModelForCausalLM.from_pretrained(str(built.draft_dir)).eval()
+    measured = latency.forward_latency(
+        target, draft, built.target_dir, built.draft_dir, context, recipe.eval.latency_reps
+    )
+    summary = {
+        **built.summary,
+        **measured,
+        "latency_remeasured": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    (built.pair_dir / SUMMARY_FILE).write_text(
+        json.dumps(summary, indent=2) + "\n", encoding="utf-8"
+    )
+    log.info("latency of pair %r: %s", recipe.pair, json.dumps(measured))
+    return read_built(recipe.pair) or built
+
+
 class _Stopwatch:
     """Seconds per named phase of a build."""
 

@@ -5,14 +5,23 @@ timed, alternating target and draft. Time is the thread's CPU time (one torch th
 on the calling thread), so time slices lost to other processes on a shared machine do not
 count; cache and memory-bandwidth contention still does. Medians after a warm-up.
 
-Two runtimes are measured: the executor's own decoder (``executor.model``, what decoding runs:
-``latency_ratio``) and transformers' eager Llama classes (``latency_ratio_hf``), whose
-per-layer Python overhead weighs more on the small draft. Imports torch and executor.model.
+Three settings are measured, all with the executor's own decoder (``executor.model``) unless
+named otherwise:
+- ``latency_ratio``: as SSD runs the pair, each model in its own process with one thread pinned
+  to its own core, both forwarding at the same time (each sees the other's cache and memory
+  traffic, as in a real run);
+- ``latency_ratio_one_process``: both in one process, forwards interleaved, as SD runs them
+  (each forward finds the caches full of the other model's weights);
+- ``latency_ratio_hf``: interleaved, with transformers' eager Llama classes, whose per-layer
+  Python overhead weighs more on the small draft.
+Imports torch and executor.model.
 """
 
 from __future__ import annotations
 
 import inspect
+import multiprocessing as mp
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -81,6 +90,53 @@ def _median_times(steps: dict[str, Callable[[], float]], reps: int) -> dict[str,
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def _timed_in_process(
+    model_dir: str, context: list[int], core: int | None, seconds: float, out: Any
+) -> None:
+    """Child process: one pinned thread, one-token forwards for ``seconds``; puts the median."""
+    if core is not None:
+        os.sched_setaffinity(0, {core})
+    torch.set_num_threads(1)
+    step = _runtime_stepper(Path(model_dir), torch.tensor([context]))
+    times: list[float] = []
+    with torch.inference_mode():
+        for _ in range(5):  # warm-up
+            step()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            times.append(step())
+    out.put((model_dir, statistics.median(times)))
+
+
+def two_process_latency(
+    target_dir: Path, draft_dir: Path, context: torch.Tensor, seconds: float
+) -> dict[str, float]:
+    """Median one-token seconds of target and draft forwarding at once, one process each.
+
+    The processes are pinned to the first two allowed cores when there are two or more.
+    """
+    cores = sorted(os.sched_getaffinity(0))
+    pins = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    ids = context[0].tolist()
+    procs = [
+        ctx.Process(target=_timed_in_process, args=(str(d), ids, core, seconds, out))
+        for d, core in ((target_dir, pins[0]), (draft_dir, pins[1]))
+    ]
+    for proc in procs:
+        proc.start()
+    medians = dict(out.get(timeout=seconds + 300) for _ in procs)
+    for proc in procs:
+        proc.join()
+    target_s, draft_s = medians[str(target_dir)], medians[str(draft_dir)]
+    return {
+        "target_token_s": target_s,
+        "draft_token_s": draft_s,
+        "latency_ratio": target_s / draft_s,
+    }
+
+
 def forward_latency(
     target: torch.nn.Module,
     draft: torch.nn.Module,
@@ -89,7 +145,8 @@ def forward_latency(
     context: torch.Tensor,
     reps: int,
 ) -> dict[str, float]:
-    """Median one-token forward seconds and target/draft ratios, executor runtime and HF eager."""
+    """Median one-token forward seconds and target/draft ratios in the three settings above."""
+    both = two_process_latency(target_dir, draft_dir, context, seconds=max(2.0, reps * 0.02))
     ours = _median_times(
         {
             "target": _runtime_stepper(target_dir, context),
@@ -101,9 +158,10 @@ def forward_latency(
         {"target": _stepper(target, context), "draft": _stepper(draft, context)}, reps
     )
     return {
-        "target_token_s": ours["target"],
-        "draft_token_s": ours["draft"],
-        "latency_ratio": ours["target"] / ours["draft"],
+        **both,
+        "target_token_s_one_process": ours["target"],
+        "draft_token_s_one_process": ours["draft"],
+        "latency_ratio_one_process": ours["target"] / ours["draft"],
         "target_token_s_hf": hf["target"],
         "draft_token_s_hf": hf["draft"],
         "latency_ratio_hf": hf["target"] / hf["draft"],
