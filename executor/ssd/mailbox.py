@@ -15,15 +15,20 @@ wait for it and copy it out. A counter is written after its payload; x86 keeps s
 (other CPUs would need a fence here). ``pending()`` (posted > taken) is the doorbell: a request
 is waiting, so the draft cuts its pre-speculation tree short.
 
-Waiting spins for ``spin_s`` (the answer usually comes within microseconds to a tree step), then
-naps ``nap_s`` between looks so that an idle worker does not hold its core; every ``check_s`` it
-asks ``alive()`` and raises ``LinkError`` (from transport) when the peer is gone or ``timeout_s``
-has passed. Variable-size payloads (PREFILL's prompts) and NCCL runs still use the gloo/NCCL
-``Pipe``. Imports torch and executor.ssd.transport only.
+Waiting spins for ``spin_s`` (the answer usually comes within microseconds to a tree step),
+yielding the core at each look (``os.sched_yield``: free on an idle core, and another process
+queued on it runs), then naps ``nap_s`` between looks so that an idle worker does not hold its
+core. Spinning suits a quiet machine with a core per process (the benchmark's setting); under
+contention a blocking receive is woken sooner than a spinner gets its turn back. Every
+``check_s`` it asks ``alive()`` and raises ``LinkError`` (from transport) when the peer is gone
+or ``timeout_s`` has passed. Variable-size payloads (PREFILL's prompts) and, between two GPUs,
+the draft distributions still travel through the process group (``Pipe``). Imports torch and
+executor.ssd.transport only.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -111,3 +116,5 @@ class Mailbox:
                 next_check = now + self.check_s
             if now >= spin_until:
                 time.sleep(self.nap_s)
+            else:
+                os.sched_yield()
