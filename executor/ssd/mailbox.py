@@ -29,6 +29,7 @@ executor.ssd.transport only.
 from __future__ import annotations
 
 import os
+import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,18 @@ from executor.ssd.transport import LinkError, shared_tensor
 
 POSTED, TAKEN, ANSWERED = 0, 1, 2
 COUNTERS = 3
+# CPUs that keep stores in program order (total store order): the mailbox needs no fence there.
+ORDERED_STORE_MACHINES = frozenset({"x86_64", "amd64", "i386", "i686"})
+
+
+def check_machine(machine: str | None = None) -> None:
+    """Raise ``LinkError`` on a CPU whose store ordering the mailbox does not handle (e.g. arm64)."""
+    machine = (machine or platform.machine()).lower()
+    if machine not in ORDERED_STORE_MACHINES:
+        raise LinkError(
+            f"the SSD shared-memory mailbox needs an x86 CPU (stores seen in order); this "
+            f"machine is {machine!r}: expected one of {sorted(ORDERED_STORE_MACHINES)}"
+        )
 
 
 class Mailbox:
@@ -54,6 +67,7 @@ class Mailbox:
         nap_s: float = 2e-4,
         check_s: float = 0.05,
     ) -> None:
+        check_machine()
         total = COUNTERS + request_numel + response_numel
         self._mem = shared_tensor(path, (total,), torch.float64)
         self._n = self._mem.numpy()  # counters read through numpy: ~0.1 us a look

@@ -59,3 +59,11 @@ def test_a_dead_or_silent_peer_raises(ends):
     assert time.perf_counter() - start < 1.0  # noticed at the next liveness check
     with pytest.raises(LinkError, match=r"did not answer within 0\.05 s"):
         target.wait_answer(out, timeout_s=0.05, alive=alive)
+
+
+def test_mailbox_refuses_cpus_without_ordered_stores():
+    from executor.ssd.mailbox import check_machine
+
+    check_machine("x86_64")
+    with pytest.raises(LinkError, match="aarch64"):
+        check_machine("aarch64")
