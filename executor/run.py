@@ -1,9 +1,14 @@
-"""``python -m executor.run``: decode a prompt set with AR or SD on a model pair; throughput and trace.
+"""``python -m executor.run``: decode a prompt set with AR, SD or SSD on a model pair; throughput and trace.
 
-Example::
+Examples::
 
     python -m executor.run --mode sd --pair embedded --prompts code64 --batch-size 4 \\
         --temperature 0 --max-new-tokens 128 --k 4 --seed 0 --trace out/sd.jsonl --json
+    python -m executor.run --policy policy.json --pair embedded --prompts code64 --json
+    python -m executor.run --mode ssd --k 4 --fan-out 4,2,1,1,2 --fallback jit --pair embedded \\
+        --prompts code8 --devices auto --trace out/ssd.jsonl
+
+SSD runs the draft in a second process (executor.ssd); its options are in executor.ssd.options.
 
 Every argument, the pair's configs and the prompts are checked before any weights load; bad
 input exits with status 2 and a message naming the problem. Prefill is excluded from decode
@@ -32,6 +37,9 @@ from executor.loader import ModelPair, load_tokenizer, resolve_pair
 from executor.model.config import parse_config
 from executor.model.decoder import Decoder
 from executor.prompts import load_prompt_ids
+from executor.ssd.devices import DevicePlan, plan_devices
+from executor.ssd.options import add_ssd_flags, check_policy_fits, policy_from_args
+from executor.ssd.remote import open_engine
 from ssdsim.policy import Policy
 from ssdsim.trace import TraceHeader, TraceWriter
 from ssdsim.workload import Workload
@@ -55,13 +63,16 @@ class RunSpec:
     device: torch.device
     dtype: torch.dtype
     threads: int
+    devices: DevicePlan | None = None  # ssd: where the target and draft processes run
+    draft_timeout_s: float = 10.0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m executor.run", description="Decode prompts with AR or SD on a model pair."
+        prog="python -m executor.run",
+        description="Decode prompts with AR, SD or SSD on a model pair.",
     )
-    p.add_argument("--mode", choices=("ar", "sd"), required=True)
+    p.add_argument("--mode", choices=("ar", "sd", "ssd"), default=None, help="or --policy FILE")
     p.add_argument(
         "--pair", required=True, help="embedded, smoke, a pair directory, or TARGET_DIR,DRAFT_DIR"
     )
@@ -73,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--draft-temperature", type=float, default=None)
     p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--k", type=int, default=4, help="draft tokens per step (sd)")
+    p.add_argument("--k", type=int, default=None, help="draft tokens per step (sd, ssd; default 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--stop-at-eos", action="store_true", help="end sequences at EOS (default: ignore EOS)"
@@ -90,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the text summary"
     )
+    add_ssd_flags(p)
     return p
 
 
@@ -116,7 +128,7 @@ def check_args(args: argparse.Namespace) -> RunSpec:
         ("seed", 0),
         ("k", 1),
     ):
-        if getattr(args, name) < low:
+        if getattr(args, name) is not None and getattr(args, name) < low:
             raise RunError(
                 f"--{name.replace('_', '-')} {getattr(args, name)}: expected an integer >= {low}"
             )
@@ -126,24 +138,28 @@ def check_args(args: argparse.Namespace) -> RunSpec:
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}.get(
         args.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32
     )
-    policy = Policy(
-        mode=args.mode,
-        k=args.k if args.mode == "sd" else 0,
-        draft_temperature=args.draft_temperature,
-    )
+    policy = policy_from_args(args)
     sampling = Sampling(
-        temperature=args.temperature, draft_temperature=args.draft_temperature, seed=args.seed
+        temperature=args.temperature, draft_temperature=policy.draft_temperature, seed=args.seed
     )
+    devices = plan_devices(args.devices) if policy.mode == "ssd" else None
     pair = resolve_pair(args.pair)
-    parse_config(dict(pair.target_config), str(pair.target_dir / "config.json"))
-    if args.mode == "sd":
-        parse_config(dict(pair.draft_config), str(pair.draft_dir / "config.json"))
+    configs = [parse_config(dict(pair.target_config), str(pair.target_dir / "config.json"))]
+    if policy.mode != "ar":
+        configs.append(parse_config(dict(pair.draft_config), str(pair.draft_dir / "config.json")))
     ids = load_prompt_ids(
         args.prompts,
         pair_name=pair.name,
         vocab_size=pair.vocab_size,
         tokenizer=lambda: load_tokenizer(pair),
         num_prompts=args.num_prompts,
+    )
+    check_policy_fits(
+        policy,
+        vocab_size=pair.vocab_size,
+        max_positions=min(c.max_position_embeddings for c in configs),
+        longest_prompt=max(map(len, ids)),
+        max_new_tokens=args.max_new_tokens,
     )
     workload = Workload(
         batch_size=args.batch_size,
@@ -156,18 +172,48 @@ def check_args(args: argparse.Namespace) -> RunSpec:
         ignore_eos=not args.stop_at_eos,
         name=Path(args.prompts).stem,
     )
-    return RunSpec(pair, ids, policy, workload, sampling, device, dtype, args.threads)
+    return RunSpec(
+        pair,
+        ids,
+        policy,
+        workload,
+        sampling,
+        device,
+        dtype,
+        args.threads,
+        devices,
+        args.draft_timeout,
+    )
 
 
 def run(spec: RunSpec) -> RunResult:
     """Load the models and decode every prompt of the spec."""
     torch.set_num_threads(spec.threads)
+    w = spec.workload
+    if spec.policy.mode == "ssd":
+        plan = spec.devices
+        target = Decoder.from_dir(spec.pair.target_dir, device=plan.target, dtype=spec.dtype)
+        with open_engine(
+            target,
+            spec.pair.draft_dir,
+            spec.policy,
+            spec.sampling,
+            plan,
+            batch_size=w.batch_size,
+            timeout_s=spec.draft_timeout_s,
+            threads=spec.threads,
+        ) as engine:
+            return _generate(engine, spec)
     target = Decoder.from_dir(spec.pair.target_dir, device=spec.device, dtype=spec.dtype)
     if spec.policy.mode == "sd":
         draft = Decoder.from_dir(spec.pair.draft_dir, device=spec.device, dtype=spec.dtype)
         engine = SDEngine(target, draft, spec.sampling, spec.policy.k)
     else:
         engine = AREngine(target, spec.sampling)
+    return _generate(engine, spec)
+
+
+def _generate(engine, spec: RunSpec) -> RunResult:
     w = spec.workload
     return generate(
         engine,
@@ -193,6 +239,7 @@ def write_trace(path: Path, spec: RunSpec, result: RunResult) -> None:
         devices={
             "target": str(spec.device),
             "draft": str(spec.device),
+            **(spec.devices.describe() if spec.devices is not None else {}),
             "threads": spec.threads,
             "cpu": platform.processor() or platform.machine(),
         },
@@ -225,11 +272,24 @@ def report(spec: RunSpec, result: RunResult) -> dict[str, Any]:
         "steps": s.steps if s else 0,
         "generated_tokens": sum(map(len, result.outputs)),
         "outputs": result.outputs,
+        **(_ssd_report(s) if spec.policy.mode == "ssd" else {}),
+    }
+
+
+def _ssd_report(s) -> dict[str, Any]:
+    extra = s.extra if s else {}
+    return {
+        "policy": s.policy if s else "",
+        "hit_rate": s.hit_rate if s else 0.0,
+        "ssd_efficiency": s.ssd_efficiency if s else 0.0,
+        "handshake_p50_s": extra.get("handshake_p50_s", 0.0),
+        "handshake_p99_s": extra.get("handshake_p99_s", 0.0),
+        "draft_failure": extra.get("draft_failure"),
     }
 
 
 def _print_summary(r: dict[str, Any]) -> None:
-    label = f"{r['mode']} k={r['k']}" if r["mode"] == "sd" else "ar"
+    label = r.get("policy") or (f"{r['mode']} k={r['k']}" if r["mode"] == "sd" else "ar")
     print(
         f"{label} | pair {r['pair']} | {r['num_prompts']} prompts, batch {r['batch_size']}, T={r['temperature']:g}"
     )
@@ -242,6 +302,11 @@ def _print_summary(r: dict[str, Any]) -> None:
     print(
         f"mean accepted length {r['mean_accepted_len']:.3f}, {r['tokens_per_step']:.3f} tokens per step"
     )
+    if r["mode"] == "ssd":
+        print(
+            f"hit rate {r['hit_rate']:.3f}, SSD efficiency {r['ssd_efficiency'] or 0:.3f}, "
+            f"handshake p50 {r['handshake_p50_s'] * 1e6:.0f} us, p99 {r['handshake_p99_s'] * 1e6:.0f} us"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -252,7 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = run(spec)
+    try:
+        result = run(spec)
+    except KeyboardInterrupt:  # the draft worker is already stopped (engine closed)
+        print("interrupted", file=sys.stderr)
+        return 130
     if args.trace is not None:
         write_trace(args.trace, spec, result)
     out = report(spec, result)

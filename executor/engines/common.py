@@ -1,7 +1,9 @@
 """What every decoding engine shares: sampling settings, batch bookkeeping, prefill, the decode loop.
 
 An engine (AR, SD; SSD builds on the same pieces) implements ``prefill(batch)`` (fill its caches
-with the prompts) and ``step(batch) -> StepRecord`` (one decode step of the whole batch).
+with the prompts) and ``step(batch) -> StepRecord`` (one decode step of the whole batch); it may
+add ``finish_batch(batch)`` (called after a batch's last step, off the decode clock) and
+``summary_fields()`` (keyword arguments for ``summary_from_steps``: draft_busy_s, extra).
 ``generate`` splits the prompts into batches of ``batch_size``, runs prefill (excluded from
 decode time: ``DecodeClock`` only runs during steps), samples the first token from the target's
 prefill logits, steps until every sequence has ``max_new_tokens`` tokens (or an EOS unless
@@ -78,6 +80,14 @@ class DecodeClock:
         if self._since is None:
             return self._elapsed
         return self._elapsed + time.perf_counter() - self._since
+
+    @property
+    def origin_s(self) -> float:
+        """The time.perf_counter() reading of decode time 0 while the clock runs (other processes'
+        perf_counter readings on this host convert as reading - origin_s)."""
+        if self._since is None:
+            raise RuntimeError("DecodeClock.origin_s: the clock is paused")
+        return self._since - self._elapsed
 
 
 @dataclass
@@ -232,6 +242,9 @@ def _decode_batch(engine: Engine, batch: Batch) -> float:
     while not all(batch.done):
         engine.step(batch)
     batch.clock.pause()
+    finish = getattr(engine, "finish_batch", None)
+    if finish is not None:  # off the decode clock (SSD: the last step's draft-side facts)
+        finish(batch)
     return prefill_s
 
 
@@ -274,8 +287,11 @@ def generate(
             prefill_s += _decode_batch(engine, batch)
             outputs.extend(batch.outputs)
     label = getattr(engine, "label", engine.mode)
+    fields = engine.summary_fields() if hasattr(engine, "summary_fields") else {}
     summary = (
-        summary_from_steps(steps, mode=engine.mode, policy=label, temperature=sampling.temperature)
+        summary_from_steps(
+            steps, mode=engine.mode, policy=label, temperature=sampling.temperature, **fields
+        )
         if steps
         else None
     )

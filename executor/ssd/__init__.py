@@ -1,0 +1,1 @@
+"""executor.ssd: speculative speculative decoding (Saguaro) with the draft on its own device."""

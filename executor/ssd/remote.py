@@ -1,0 +1,268 @@
+"""The draft in its own process: ``RemoteDraft`` (a ``DraftLink``) and ``open_engine``.
+
+``RemoteDraft`` starts the worker (``multiprocessing`` spawn, daemon), pins this process to the
+target's core (restored on close), waits for the worker's ``worker_up`` in the rendezvous store
+(raising ``DraftFailure`` with the worker's own error if it fails to start), connects the
+process group, and measures the handshake: ``handshake_pings`` request/response round trips
+of full-size messages with no work (``handshake_s``; p50/p99 go to the run summary).
+
+Control messages (requests, responses) go through the shared-memory ``Mailbox``; the process
+group carries PREFILL's prompts and, between two GPUs, the draft distributions (NCCL); on CPU
+those sit in a second shared file. Every wait for the worker lasts at most ``timeout_s`` and
+notices a dead worker within ``Mailbox.check_s``: ``DraftFailure``, and the engine finishes
+alone. ``close`` asks the worker to exit, then terminates and finally kills it (each within a
+second), removes the shared files and restores this process's CPU affinity; it runs on every
+exit path, Ctrl-C included. Imports torch and executor only.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from executor.model.decoder import Decoder
+from executor.ssd.devices import DevicePlan
+from executor.ssd.engine import SSDEngine
+from executor.ssd.link import DraftFailure
+from executor.ssd.mailbox import Mailbox
+from executor.ssd.protocol import (
+    Cmd,
+    SpecRequest,
+    SpecResponse,
+    pack_command,
+    pack_prompts,
+    pack_request,
+    request_numel,
+    response_numel,
+    unpack_response,
+)
+from executor.ssd.speculator import SpecConfig, spec_config
+from executor.ssd.transport import LinkError, Pipe, make_store, new_shared_path, shared_tensor
+from executor.ssd.worker import WorkerConfig, worker_main
+
+log = logging.getLogger(__name__)
+
+
+class RemoteDraft:
+    """The target's end of the link to a draft worker process."""
+
+    def __init__(
+        self,
+        draft_dir: str | Path,
+        spec: SpecConfig,
+        plan: DevicePlan,
+        *,
+        max_batch: int,
+        vocab_size: int,
+        dtype: str = "float32",
+        threads: int = 1,
+        timeout_s: float = 10.0,
+        startup_timeout_s: float = 120.0,
+        handshake_pings: int = 200,
+    ) -> None:
+        self.spec, self.plan, self.timeout_s = spec, plan, timeout_s
+        self.description = (
+            f"{plan.backend}: target {plan.describe()['target']}, draft {plan.describe()['draft']}"
+        )
+        self.handshake_s: list[float] = []
+        self.proc = None
+        self._old_affinity = None
+        self._shm_paths: list[Path] = []
+        self.q = None
+        self._msg_dev = plan.draft if plan.backend == "nccl" else torch.device("cpu")
+        try:
+            self._start(draft_dir, max_batch, vocab_size, dtype, threads, startup_timeout_s)
+            self._measure_handshake(handshake_pings)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- startup -----------------------------------------------------------------------------
+    def _start(self, draft_dir, max_batch, vocab_size, dtype, threads, startup_timeout_s):
+        plan, k = self.plan, self.spec.k
+        store = make_store(0, is_server=True, timeout_s=startup_timeout_s)
+        box_path, q_path = self._shared_buffers(max_batch, vocab_size)
+        cfg = WorkerConfig(
+            draft_dir=str(draft_dir),
+            device=str(plan.draft),
+            dtype=dtype,
+            core=plan.draft_core,
+            threads=threads,
+            port=store.port,
+            backend=plan.backend,
+            spec=self.spec,
+            max_batch=max_batch,
+            vocab_size=vocab_size,
+            q_path=q_path,
+            box_path=box_path,
+            parent_pid=os.getpid(),
+            startup_timeout_s=startup_timeout_s,
+        )
+        ctx = multiprocessing.get_context("spawn")
+        self.proc = ctx.Process(target=worker_main, args=(cfg,), daemon=True, name="ssd-draft")
+        self.proc.start()
+        self._wait_up(store, startup_timeout_s)
+        self.pipe = Pipe(store, 0, plan.backend, timeout_s=startup_timeout_s)
+        current = os.sched_getaffinity(0)  # this thread's; the link's I/O threads float
+        if plan.target_core is not None and current != {plan.target_core}:
+            self._old_affinity = current  # restored by whoever pinned (another link may have)
+            os.sched_setaffinity(0, {plan.target_core})
+        self._store = store
+        self.req_buf = torch.zeros(request_numel(max_batch, k), dtype=torch.float64)
+        self.resp_buf = torch.zeros(response_numel(max_batch, k), dtype=torch.float64)
+
+    def _shared_buffers(self, max_batch: int, vocab_size: int) -> tuple[str, str | None]:
+        """The mailbox, and q's buffer when the target samples (shared memory unless NCCL)."""
+        k = self.spec.k
+        box = new_shared_path()
+        self._shm_paths.append(box)
+        self.box = Mailbox(box, request_numel(max_batch, k), response_numel(max_batch, k))
+        if not self.spec.ship_q:
+            return str(box), None
+        shape = (max_batch, k, vocab_size)
+        if not self.plan.q_in_shared_memory:
+            self.q = torch.zeros(shape, device=self._msg_dev)
+            return str(box), None
+        q_path = new_shared_path()
+        self._shm_paths.append(q_path)
+        self.q = shared_tensor(q_path, shape)
+        return str(box), str(q_path)
+
+    def _wait_up(self, store, startup_timeout_s: float) -> None:
+        deadline = time.monotonic() + startup_timeout_s
+        while not store.check(["worker_up"]):
+            if store.check(["worker_error"]):
+                raise DraftFailure(
+                    f"draft worker failed to start: {store.get('worker_error').decode()}"
+                )
+            if not self.proc.is_alive():
+                raise DraftFailure(
+                    f"draft worker exited during startup (code {self.proc.exitcode})"
+                )
+            if time.monotonic() > deadline:
+                raise DraftFailure(f"draft worker not up after {startup_timeout_s:g} s")
+            time.sleep(0.005)
+
+    def _measure_handshake(self, pings: int) -> None:
+        for i in range(pings + 1):
+            t0 = time.perf_counter()
+            self._exchange(pack_command(self.req_buf, Cmd.PING))
+            if i:  # the first one also waits for the worker's process group
+                self.handshake_s.append(time.perf_counter() - t0)
+
+    # -- the link ----------------------------------------------------------------------------
+    def _alive(self) -> bool:
+        return self.proc is not None and self.proc.is_alive()
+
+    def _post(self, buf: torch.Tensor) -> None:
+        try:
+            self.box.post(buf, timeout_s=self.timeout_s, alive=self._alive)
+        except LinkError as exc:
+            raise DraftFailure(str(exc)) from exc
+
+    def _exchange(self, buf: torch.Tensor) -> None:
+        self._post(buf)
+        try:
+            self.box.wait_answer(self.resp_buf, timeout_s=self.timeout_s, alive=self._alive)
+        except LinkError as exc:
+            raise DraftFailure(str(exc)) from exc
+
+    def start_batch(
+        self, prompts: list[list[int]], seq_ids: list[int], capacity: int, *, jit: bool
+    ) -> None:
+        payload = pack_prompts(prompts, seq_ids).to(self._msg_dev)
+        total = payload.numel() - 2 * len(prompts)
+        self._post(pack_command(self.req_buf, Cmd.PREFILL, len(prompts), total, capacity, int(jit)))
+        try:
+            self.pipe.send(payload, self.timeout_s)
+        except LinkError as exc:
+            raise DraftFailure(str(exc)) from exc
+
+    def request(self, req: SpecRequest, step: int) -> SpecResponse:
+        self._exchange(pack_request(self.req_buf, Cmd.SPEC, req, step))
+        b = req.batch_size
+        q = None
+        if self.q is not None:
+            q = self.q[:b]
+            if not self.plan.q_in_shared_memory:
+                try:
+                    self.pipe.recv(q, self.timeout_s)
+                except LinkError as exc:
+                    raise DraftFailure(str(exc)) from exc
+        resp = unpack_response(self.resp_buf, self.spec.k, q)
+        if b != resp.tokens.shape[0]:
+            raise DraftFailure(f"draft answered for {resp.tokens.shape[0]} rows, asked {b}")
+        return _to_device(resp, req.seq.device)
+
+    def finish(self, req: SpecRequest) -> SpecResponse:
+        self._exchange(pack_request(self.req_buf, Cmd.FINISH, req))
+        return unpack_response(self.resp_buf, self.spec.k, None)
+
+    # -- shutdown ----------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def close(self) -> None:
+        """Stop the worker (exit, terminate, kill: a second each), free the shared files, unpin."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.is_alive() and hasattr(self, "req_buf"):
+                try:
+                    self.box.post(
+                        pack_command(self.req_buf, Cmd.EXIT), timeout_s=1.0, alive=proc.is_alive
+                    )
+                except LinkError:
+                    pass
+            proc.join(1.0)
+            for stop in (proc.terminate, proc.kill):
+                if proc.is_alive():
+                    stop()
+                    proc.join(1.0)
+        for path in self._shm_paths:
+            path.unlink(missing_ok=True)
+        self._shm_paths = []
+        if self._old_affinity is not None:
+            os.sched_setaffinity(0, self._old_affinity)
+            self._old_affinity = None
+
+
+def _to_device(resp: SpecResponse, device: torch.device) -> SpecResponse:
+    if device.type == "cpu":
+        return resp
+    resp.cache_hit, resp.tokens = resp.cache_hit.to(device), resp.tokens.to(device)
+    resp.num_proposals, resp.prev_rank = resp.num_proposals.to(device), resp.prev_rank.to(device)
+    resp.q = resp.q.to(device) if resp.q is not None else None
+    return resp
+
+
+def open_engine(
+    target: Decoder,
+    draft_dir: str | Path,
+    policy,
+    sampling,
+    plan: DevicePlan,
+    *,
+    batch_size: int,
+    timeout_s: float = 10.0,
+    threads: int = 1,
+    handshake_pings: int = 200,
+) -> SSDEngine:
+    """An SSD engine whose draft runs in a worker process; close it (or use ``with``) when done."""
+    link = RemoteDraft(
+        draft_dir,
+        spec_config(policy, sampling),
+        plan,
+        max_batch=batch_size,
+        vocab_size=target.config.vocab_size,
+        dtype="bfloat16" if target.dtype == torch.bfloat16 else "float32",
+        threads=threads,
+        timeout_s=timeout_s,
+        handshake_pings=handshake_pings,
+    )
+    return SSDEngine(target, link, policy, sampling)

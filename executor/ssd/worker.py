@@ -1,0 +1,164 @@
+"""The draft worker process: load the draft, then serve requests and pre-speculate until EXIT.
+
+Started by ``RemoteDraft`` (``multiprocessing`` spawn) with a ``WorkerConfig``. It dies with its
+parent (Linux ``PR_SET_PDEATHSIG``), ignores SIGINT (a terminal's Ctrl-C goes to the whole
+process group; the parent decides and stops it), pins itself to its core with one torch thread,
+reports ``worker_up`` (or ``worker_error``) in the rendezvous store, and loops:
+
+    take a command from the mailbox -> PING: answer | PREFILL: receive the prompts (process
+    group), prefill the trunk | SPEC: serve (lookup, jit or fast), answer, then pre-speculate
+    until done or until the next command is posted (the doorbell) | FINISH: last ranks | EXIT
+
+Answering before pre-speculating is the whole point: the target verifies while this process
+builds the next step's cache. Imports torch and executor only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+
+from executor.model.decoder import Decoder
+from executor.ssd.mailbox import Mailbox
+from executor.ssd.protocol import (
+    Cmd,
+    DraftTimes,
+    pack_response,
+    request_numel,
+    response_numel,
+    unpack_prompts,
+    unpack_request,
+)
+from executor.ssd.speculator import DraftSpeculator, SpecConfig
+from executor.ssd.transport import Pipe, make_store, shared_tensor
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    draft_dir: str
+    device: str
+    dtype: str  # "float32" | "bfloat16"
+    core: int | None
+    threads: int
+    port: int
+    backend: str
+    spec: SpecConfig
+    max_batch: int
+    vocab_size: int
+    q_path: str | None
+    box_path: str
+    parent_pid: int
+    startup_timeout_s: float
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not Linux: the parent's close() and daemon flag remain
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        sys.exit(1)
+
+
+def worker_main(cfg: WorkerConfig) -> None:
+    """Process entry point (see the module docstring)."""
+    _die_with_parent(cfg.parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="draft worker %(levelname)s: %(message)s")
+    torch.set_num_threads(cfg.threads)
+    store = make_store(cfg.port, is_server=False, timeout_s=cfg.startup_timeout_s)
+    try:
+        dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
+        draft = Decoder.from_dir(cfg.draft_dir, device=cfg.device, dtype=dtype)
+        speculator = DraftSpeculator(draft, cfg.spec)
+        q = None
+        if cfg.spec.ship_q:
+            shape = (cfg.max_batch, cfg.spec.k, cfg.vocab_size)
+            q = (
+                shared_tensor(cfg.q_path, shape)
+                if cfg.q_path
+                else torch.zeros(shape, device=cfg.device)
+            )
+        k = cfg.spec.k
+        box = Mailbox(
+            cfg.box_path, request_numel(cfg.max_batch, k), response_numel(cfg.max_batch, k)
+        )
+    except Exception as exc:  # report, then exit: the parent raises with this message
+        store.set("worker_error", f"{type(exc).__name__}: {exc}")
+        raise
+    store.set("worker_up", "1")
+    pipe = Pipe(store, 1, cfg.backend, timeout_s=cfg.startup_timeout_s)
+    if cfg.core is not None:  # this thread only: the link's I/O threads float
+        os.sched_setaffinity(0, {cfg.core})
+    with torch.inference_mode():
+        serve_forever(pipe, box, speculator, cfg, q)
+
+
+def serve_forever(
+    pipe: Pipe,
+    box: Mailbox,
+    spec: DraftSpeculator,
+    cfg: WorkerConfig,
+    q: torch.Tensor | None,
+) -> None:
+    """The command loop; returns on EXIT (or when the parent is gone), raises if the link breaks."""
+    k = cfg.spec.k
+    req_buf = torch.zeros(request_numel(cfg.max_batch, k), dtype=torch.float64)
+    resp_buf = torch.zeros(response_numel(cfg.max_batch, k), dtype=torch.float64)
+    prev = (0.0,) * 5  # the last pre-speculation: start, end, glue_s, tree_s, depth
+    parent_alive = _parent_check(cfg.parent_pid)
+    while True:
+        box.take(req_buf, alive=parent_alive)
+        got = time.perf_counter()
+        cmd = Cmd(int(req_buf[0]))
+        if cmd == Cmd.EXIT:
+            return
+        if cmd == Cmd.PING:
+            box.answer(resp_buf)
+            continue
+        if cmd == Cmd.PREFILL:
+            _prefill(pipe, spec, req_buf, cfg)
+            prev = (0.0,) * 5
+            continue
+        _, _, req = unpack_request(req_buf.to(spec.device), k)
+        if cmd == Cmd.FINISH:
+            resp = spec.finish(req)
+            resp.times = DraftTimes(got, time.perf_counter(), 0.0, *prev)
+            box.answer(pack_response(resp_buf, resp))
+            continue
+        resp, jit_s = spec.serve(req, q)
+        resp.times = DraftTimes(got, time.perf_counter(), jit_s, *prev)
+        box.answer(pack_response(resp_buf, resp))
+        if q is not None and cfg.backend == "nccl":
+            pipe.send(q[: req.batch_size])
+        start = time.perf_counter()
+        glue_s, tree_s, depth = spec.prespeculate(box.pending)
+        prev = (start, time.perf_counter(), glue_s, tree_s, depth)
+
+
+def _parent_check(parent_pid: int):
+    def alive() -> bool:
+        return os.getppid() == parent_pid
+
+    return alive
+
+
+def _prefill(pipe: Pipe, spec: DraftSpeculator, header: torch.Tensor, cfg: WorkerConfig) -> None:
+    """PREFILL's header holds B, total prompt tokens, capacity, jit; the prompts follow."""
+    b, total, capacity, jit = (int(x) for x in header[1:5].tolist())
+    msg_dev = cfg.device if cfg.backend == "nccl" else "cpu"
+    payload = torch.zeros(2 * b + total, dtype=torch.float64, device=msg_dev)
+    pipe.recv(payload)
+    prompts, seq_ids = unpack_prompts(payload.cpu(), b)
+    spec.start_batch(prompts, seq_ids, capacity, jit=bool(jit))
