@@ -6,11 +6,13 @@ target's core (restored on close), waits for the worker's ``worker_up`` in the r
 process group, and measures the handshake: ``handshake_pings`` request/response round trips
 of full-size messages with no work (``handshake_s``; p50/p99 go to the run summary).
 
-Every later receive waits at most ``timeout_s``: a dead worker (connection reset) or a stalled
-one raises ``DraftFailure`` and the engine finishes alone. ``close`` asks the worker to exit,
-then terminates and finally kills it (each within a second), removes the shared files (q, the
-doorbell) and restores this process's CPU affinity; it runs on every exit path, Ctrl-C included.
-Imports torch and executor only.
+Control messages (requests, responses) go through the shared-memory ``Mailbox``; the process
+group carries PREFILL's prompts and, between two GPUs, the draft distributions (NCCL); on CPU
+those sit in a second shared file. Every wait for the worker lasts at most ``timeout_s`` and
+notices a dead worker within ``Mailbox.check_s``: ``DraftFailure``, and the engine finishes
+alone. ``close`` asks the worker to exit, then terminates and finally kills it (each within a
+second), removes the shared files and restores this process's CPU affinity; it runs on every
+exit path, Ctrl-C included. Imports torch and executor only.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from executor.model.decoder import Decoder
 from executor.ssd.devices import DevicePlan
 from executor.ssd.engine import SSDEngine
 from executor.ssd.link import DraftFailure
+from executor.ssd.mailbox import Mailbox
 from executor.ssd.protocol import (
     Cmd,
     SpecRequest,
@@ -71,7 +74,6 @@ class RemoteDraft:
         self._old_affinity = None
         self._shm_paths: list[Path] = []
         self.q = None
-        self._sent = 0  # SPEC requests sent (the doorbell's count)
         self._msg_dev = plan.draft if plan.backend == "nccl" else torch.device("cpu")
         try:
             self._start(draft_dir, max_batch, vocab_size, dtype, threads, startup_timeout_s)
@@ -84,7 +86,7 @@ class RemoteDraft:
     def _start(self, draft_dir, max_batch, vocab_size, dtype, threads, startup_timeout_s):
         plan, k = self.plan, self.spec.k
         store = make_store(0, is_server=True, timeout_s=startup_timeout_s)
-        bell_path, q_path = self._shared_buffers(max_batch, vocab_size)
+        box_path, q_path = self._shared_buffers(max_batch, vocab_size)
         cfg = WorkerConfig(
             draft_dir=str(draft_dir),
             device=str(plan.draft),
@@ -97,7 +99,7 @@ class RemoteDraft:
             max_batch=max_batch,
             vocab_size=vocab_size,
             q_path=q_path,
-            bell_path=bell_path,
+            box_path=box_path,
             parent_pid=os.getpid(),
             startup_timeout_s=startup_timeout_s,
         )
@@ -111,28 +113,25 @@ class RemoteDraft:
             self._old_affinity = current  # restored by whoever pinned (another link may have)
             os.sched_setaffinity(0, {plan.target_core})
         self._store = store
-        self.req_buf = torch.zeros(
-            request_numel(max_batch, k), dtype=torch.float64, device=self._msg_dev
-        )
-        self.resp_buf = torch.zeros(
-            response_numel(max_batch, k), dtype=torch.float64, device=self._msg_dev
-        )
+        self.req_buf = torch.zeros(request_numel(max_batch, k), dtype=torch.float64)
+        self.resp_buf = torch.zeros(response_numel(max_batch, k), dtype=torch.float64)
 
     def _shared_buffers(self, max_batch: int, vocab_size: int) -> tuple[str, str | None]:
-        """The doorbell, and q's buffer when the target samples (shared memory unless NCCL)."""
-        bell = new_shared_path()
-        self._shm_paths.append(bell)
-        self.bell = shared_tensor(bell, (1,), torch.int64)
+        """The mailbox, and q's buffer when the target samples (shared memory unless NCCL)."""
+        k = self.spec.k
+        box = new_shared_path()
+        self._shm_paths.append(box)
+        self.box = Mailbox(box, request_numel(max_batch, k), response_numel(max_batch, k))
         if not self.spec.ship_q:
-            return str(bell), None
-        shape = (max_batch, self.spec.k, vocab_size)
+            return str(box), None
+        shape = (max_batch, k, vocab_size)
         if not self.plan.q_in_shared_memory:
             self.q = torch.zeros(shape, device=self._msg_dev)
-            return str(bell), None
+            return str(box), None
         q_path = new_shared_path()
         self._shm_paths.append(q_path)
         self.q = shared_tensor(q_path, shape)
-        return str(bell), str(q_path)
+        return str(box), str(q_path)
 
     def _wait_up(self, store, startup_timeout_s: float) -> None:
         deadline = time.monotonic() + startup_timeout_s
@@ -157,10 +156,19 @@ class RemoteDraft:
                 self.handshake_s.append(time.perf_counter() - t0)
 
     # -- the link ----------------------------------------------------------------------------
-    def _exchange(self, buf: torch.Tensor) -> None:
+    def _alive(self) -> bool:
+        return self.proc is not None and self.proc.is_alive()
+
+    def _post(self, buf: torch.Tensor) -> None:
         try:
-            self.pipe.send(buf, self.timeout_s)
-            self.pipe.recv(self.resp_buf, self.timeout_s)
+            self.box.post(buf, timeout_s=self.timeout_s, alive=self._alive)
+        except LinkError as exc:
+            raise DraftFailure(str(exc)) from exc
+
+    def _exchange(self, buf: torch.Tensor) -> None:
+        self._post(buf)
+        try:
+            self.box.wait_answer(self.resp_buf, timeout_s=self.timeout_s, alive=self._alive)
         except LinkError as exc:
             raise DraftFailure(str(exc)) from exc
 
@@ -169,18 +177,14 @@ class RemoteDraft:
     ) -> None:
         payload = pack_prompts(prompts, seq_ids).to(self._msg_dev)
         total = payload.numel() - 2 * len(prompts)
-        header = pack_command(self.req_buf, Cmd.PREFILL, len(prompts), total, capacity, int(jit))
+        self._post(pack_command(self.req_buf, Cmd.PREFILL, len(prompts), total, capacity, int(jit)))
         try:
-            self.pipe.send(header, self.timeout_s)
             self.pipe.send(payload, self.timeout_s)
         except LinkError as exc:
             raise DraftFailure(str(exc)) from exc
 
     def request(self, req: SpecRequest, step: int) -> SpecResponse:
-        pack_request(self.req_buf, Cmd.SPEC, req, step)
-        self._sent += 1
-        self.bell[0] = self._sent  # before sending: the draft may cut its tree short now
-        self._exchange(self.req_buf)
+        self._exchange(pack_request(self.req_buf, Cmd.SPEC, req, step))
         b = req.batch_size
         q = None
         if self.q is not None:
@@ -208,9 +212,11 @@ class RemoteDraft:
         """Stop the worker (exit, terminate, kill: a second each), free the shared files, unpin."""
         proc, self.proc = self.proc, None
         if proc is not None:
-            if proc.is_alive() and hasattr(self, "pipe"):
+            if proc.is_alive() and hasattr(self, "req_buf"):
                 try:
-                    self.pipe.send(pack_command(self.req_buf, Cmd.EXIT), 1.0)
+                    self.box.post(
+                        pack_command(self.req_buf, Cmd.EXIT), timeout_s=1.0, alive=proc.is_alive
+                    )
                 except LinkError:
                     pass
             proc.join(1.0)

@@ -7,9 +7,9 @@ no global ``torch.distributed`` state, so several engines can live in one proces
 other. ``Pipe.send``/``recv`` move one fixed-size tensor and raise ``LinkError`` when the peer is
 gone or the receive times out. On CPU the draft distributions travel through a file in
 /dev/shm mapped by both processes (``shared_tensor``): gloo showed multi-millisecond spikes for
-messages of 256 KB or more on this machine, a shared mapping costs one memcpy. A second shared
-file is the doorbell: the target counts the requests it sent there, so the draft can see a
-request waiting without receiving it (a gloo receive cannot be polled).
+messages of 256 KB or more on this machine, a shared mapping costs one memcpy. The small control
+messages go through another shared file (executor.ssd.mailbox); the process group carries the
+prompts of a new batch and, between two GPUs, the draft distributions.
 Imports torch only.
 """
 

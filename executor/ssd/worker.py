@@ -5,8 +5,9 @@ parent (Linux ``PR_SET_PDEATHSIG``), ignores SIGINT (a terminal's Ctrl-C goes to
 process group; the parent decides and stops it), pins itself to its core with one torch thread,
 reports ``worker_up`` (or ``worker_error``) in the rendezvous store, and loops:
 
-    receive a command -> PING: answer | PREFILL: receive prompts, prefill the trunk |
-    SPEC: serve (lookup, jit or fast), answer, then pre-speculate | FINISH: last ranks | EXIT
+    take a command from the mailbox -> PING: answer | PREFILL: receive the prompts (process
+    group), prefill the trunk | SPEC: serve (lookup, jit or fast), answer, then pre-speculate
+    until done or until the next command is posted (the doorbell) | FINISH: last ranks | EXIT
 
 Answering before pre-speculating is the whole point: the target verifies while this process
 builds the next step's cache. Imports torch and executor only.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from executor.model.decoder import Decoder
+from executor.ssd.mailbox import Mailbox
 from executor.ssd.protocol import (
     Cmd,
     DraftTimes,
@@ -55,7 +57,7 @@ class WorkerConfig:
     max_batch: int
     vocab_size: int
     q_path: str | None
-    bell_path: str
+    box_path: str
     parent_pid: int
     startup_timeout_s: float
 
@@ -88,7 +90,10 @@ def worker_main(cfg: WorkerConfig) -> None:
                 if cfg.q_path
                 else torch.zeros(shape, device=cfg.device)
             )
-        bell = shared_tensor(cfg.bell_path, (1,), torch.int64)
+        k = cfg.spec.k
+        box = Mailbox(
+            cfg.box_path, request_numel(cfg.max_batch, k), response_numel(cfg.max_batch, k)
+        )
     except Exception as exc:  # report, then exit: the parent raises with this message
         store.set("worker_error", f"{type(exc).__name__}: {exc}")
         raise
@@ -97,60 +102,62 @@ def worker_main(cfg: WorkerConfig) -> None:
     if cfg.core is not None:  # this thread only: the link's I/O threads float
         os.sched_setaffinity(0, {cfg.core})
     with torch.inference_mode():
-        serve_forever(pipe, speculator, cfg, q, bell)
+        serve_forever(pipe, box, speculator, cfg, q)
 
 
 def serve_forever(
     pipe: Pipe,
+    box: Mailbox,
     spec: DraftSpeculator,
     cfg: WorkerConfig,
     q: torch.Tensor | None,
-    bell: torch.Tensor,
 ) -> None:
-    """The command loop; returns on EXIT, raises (and the process exits) if the link breaks.
-
-    bell[0] counts the SPEC requests the target has sent: above ``served``, the next request
-    is waiting and the pre-speculation stops its tree where it is.
-    """
+    """The command loop; returns on EXIT (or when the parent is gone), raises if the link breaks."""
     k = cfg.spec.k
-    msg_dev = cfg.device if cfg.backend == "nccl" else "cpu"
-    req_buf = torch.zeros(request_numel(cfg.max_batch, k), dtype=torch.float64, device=msg_dev)
-    resp_buf = torch.zeros(response_numel(cfg.max_batch, k), dtype=torch.float64, device=msg_dev)
+    req_buf = torch.zeros(request_numel(cfg.max_batch, k), dtype=torch.float64)
+    resp_buf = torch.zeros(response_numel(cfg.max_batch, k), dtype=torch.float64)
     prev = (0.0,) * 5  # the last pre-speculation: start, end, glue_s, tree_s, depth
-    served = 0
+    parent_alive = _parent_check(cfg.parent_pid)
     while True:
-        pipe.recv(req_buf)
+        box.take(req_buf, alive=parent_alive)
         got = time.perf_counter()
         cmd = Cmd(int(req_buf[0]))
         if cmd == Cmd.EXIT:
             return
         if cmd == Cmd.PING:
-            pipe.send(resp_buf)
+            box.answer(resp_buf)
             continue
         if cmd == Cmd.PREFILL:
-            _prefill(pipe, spec, req_buf, msg_dev)
+            _prefill(pipe, spec, req_buf, cfg)
             prev = (0.0,) * 5
             continue
         _, _, req = unpack_request(req_buf.to(spec.device), k)
         if cmd == Cmd.FINISH:
             resp = spec.finish(req)
             resp.times = DraftTimes(got, time.perf_counter(), 0.0, *prev)
-            pipe.send(pack_response(resp_buf, resp))
+            box.answer(pack_response(resp_buf, resp))
             continue
-        served += 1
         resp, jit_s = spec.serve(req, q)
         resp.times = DraftTimes(got, time.perf_counter(), jit_s, *prev)
-        pipe.send(pack_response(resp_buf, resp))
+        box.answer(pack_response(resp_buf, resp))
         if q is not None and cfg.backend == "nccl":
             pipe.send(q[: req.batch_size])
         start = time.perf_counter()
-        glue_s, tree_s, depth = spec.prespeculate(lambda n=served: int(bell[0]) > n)
+        glue_s, tree_s, depth = spec.prespeculate(box.pending)
         prev = (start, time.perf_counter(), glue_s, tree_s, depth)
 
 
-def _prefill(pipe: Pipe, spec: DraftSpeculator, header: torch.Tensor, msg_dev) -> None:
+def _parent_check(parent_pid: int):
+    def alive() -> bool:
+        return os.getppid() == parent_pid
+
+    return alive
+
+
+def _prefill(pipe: Pipe, spec: DraftSpeculator, header: torch.Tensor, cfg: WorkerConfig) -> None:
     """PREFILL's header holds B, total prompt tokens, capacity, jit; the prompts follow."""
     b, total, capacity, jit = (int(x) for x in header[1:5].tolist())
+    msg_dev = cfg.device if cfg.backend == "nccl" else "cpu"
     payload = torch.zeros(2 * b + total, dtype=torch.float64, device=msg_dev)
     pipe.recv(payload)
     prompts, seq_ids = unpack_prompts(payload.cpu(), b)

@@ -6,7 +6,7 @@ Build with ``python -m executor.zoo build`` (``--size smoke`` for the tiny test 
 Imports torch, transformers and tokenizers; never the executor's runtime.
 """
 
-from executor.zoo.build import BuiltPair, build, pair_dir, read_built
+from executor.zoo.builder import BuiltPair, build, pair_dir, read_built
 from executor.zoo.recipe import RECIPES, Recipe
 
 __all__ = ["RECIPES", "BuiltPair", "Recipe", "build", "pair_dir", "read_built"]

@@ -1,4 +1,5 @@
-"""CLI: ``python -m executor.zoo build [--size full|smoke] [--seed S] [--force] [--threads N]``.
+"""CLI: ``python -m executor.zoo build [--size full|smoke] [--seed S] [--force] [--threads N]``
+and ``python -m executor.zoo latency [--size full|smoke]`` (re-measure a built pair's latencies).
 
 Builds the embedded pair (or the smoke pair) into ``$SSDSIM_CACHE/zoo/`` and prints where it is
 and what it measured. Does nothing when the pair is already built, unless ``--force``.
@@ -10,7 +11,7 @@ import argparse
 import json
 import logging
 
-from executor.zoo.build import SUMMARY_FILE, build
+from executor.zoo.builder import SUMMARY_FILE, build, remeasure_latency
 from executor.zoo.recipe import RECIPES
 
 HEADLINE = (
@@ -20,6 +21,7 @@ HEADLINE = (
     "repeat_fraction",
     "alpha_outside_loops",
     "latency_ratio",
+    "latency_ratio_hf",
     "target_val_loss",
     "draft_val_loss",
     "build_s",
@@ -41,8 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--force", action="store_true", help="rebuild even when already built")
     b.add_argument("--threads", type=int, default=2, help="torch threads for training (default 2)")
+    m = sub.add_parser(
+        "latency", help="measure a built pair's forward latencies again (updates summary.json)"
+    )
+    m.add_argument("--size", choices=sorted(RECIPES), default="full")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.command == "latency":
+        pair = remeasure_latency(args.size)
+        keys = [k for k in pair.summary if "latency_ratio" in k or k.endswith("token_s")]
+        print(f"pair {pair.name!r}: " + json.dumps({k: pair.summary[k] for k in keys}))
+        return 0
     if args.seed < 0 or args.threads < 1:
         parser.error("--seed must be >= 0 and --threads >= 1")
     pair = build(args.size, seed=args.seed, force=args.force, threads=args.threads)

@@ -8,9 +8,12 @@ Imports only the standard library.
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import io
 import os
 import sysconfig
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +80,68 @@ def is_held_out(name: str, held_out_pct: int) -> bool:
     return bucket < held_out_pct
 
 
+def _docstring_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+        ):
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                lines.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    return lines
+
+
+def strip_comments(text: str) -> str:
+    """The code without comments and docstrings (at most two blank lines in a row); unparsable text as is.
+
+    Tiny models learn code faster than English prose, and prose is what their greedy loops
+    drift into ("the the the"), so the embedded pair can be trained on code alone.
+    """
+    try:
+        docs = _docstring_lines(ast.parse(text))
+        comments = {
+            t.start[0]: t.start[1]
+            for t in tokenize.generate_tokens(io.StringIO(text).readline)
+            if t.type == tokenize.COMMENT
+        }
+    except (SyntaxError, tokenize.TokenError, ValueError):
+        return text
+    out: list[str] = []
+    blank = 0
+    for n, line in enumerate(text.splitlines(keepends=True), 1):
+        if n in docs:
+            continue
+        if n in comments:
+            line = line[: comments[n]].rstrip()
+            if not line:
+                continue
+            line += "\n"
+        blank = blank + 1 if not line.strip() else 0
+        if blank <= 2:
+            out.append(line)
+    return "".join(out)
+
+
+def read_sources(names: list[str], root: Path | None = None) -> list[SourceFile]:
+    """The files ``names`` (relative to ``root``) as they are on disk."""
+    root = root or stdlib_root()
+    return [SourceFile(n, (root / n).read_text(encoding="utf-8", errors="replace")) for n in names]
+
+
 def load_corpus(
-    held_out_pct: int, max_files: int | None = None, root: Path | None = None
+    held_out_pct: int,
+    max_files: int | None = None,
+    root: Path | None = None,
+    code_only: bool = False,
 ) -> Corpus:
-    """Read the corpus; ``max_files`` keeps an evenly spaced subset (the smoke build)."""
+    """Read the corpus; ``max_files`` keeps an evenly spaced subset (the smoke build);
+    ``code_only`` strips comments and docstrings."""
     root = root or stdlib_root()
     rels = list_sources(root)
     if not rels:
@@ -92,6 +153,8 @@ def load_corpus(
     held: list[SourceFile] = []
     for rel in rels:
         text = (root / rel).read_text(encoding="utf-8", errors="replace")
+        if code_only:
+            text = strip_comments(text)
         if not text.strip():
             continue
         f = SourceFile(rel.as_posix(), text)

@@ -133,3 +133,17 @@ def continuation_agreement(
         "repeat_fraction_reference": sum(ref_loops) / len(ref_loops) if ref_loops else float("nan"),
         "continuation_positions": len(top1),
     }
+
+
+def ngram_baselines(train: torch.Tensor, held: torch.Tensor, vocab_size: int) -> dict[str, float]:
+    """Held-out loss of count-based unigram and bigram models (add-0.5 / add-0.1 smoothing), for scale."""
+    train, held = train.long(), held.long()
+    uni = torch.bincount(train, minlength=vocab_size).double() + 0.5
+    uni_loss = -(uni / uni.sum()).log()[held].mean().item()
+    pairs = torch.bincount(train[:-1] * vocab_size + train[1:], minlength=vocab_size * vocab_size)
+    bi = pairs.double().view(vocab_size, vocab_size) + 0.1
+    bi_logp = (bi / bi.sum(1, keepdim=True)).log()
+    return {
+        "unigram_val_loss": uni_loss,
+        "bigram_val_loss": -bi_logp[held[:-1], held[1:]].mean().item(),
+    }

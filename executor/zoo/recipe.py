@@ -71,6 +71,8 @@ class Recipe:
     eval: EvalPlan
     prompt_sets: tuple[PromptSet, ...] = field(default_factory=tuple)
     max_position_embeddings: int = 2048
+    code_only: bool = True  # strip comments and docstrings (see corpus.strip_comments)
+    bigram_init: bool = True  # start both models as low-rank bigram models (see train.bigram_init)
 
 
 FULL = Recipe(
@@ -79,13 +81,13 @@ FULL = Recipe(
     held_out_pct=10,
     max_files=None,
     target=ModelShape(hidden_size=384, num_layers=6, intermediate_size=1024, num_heads=6),
-    draft=ModelShape(hidden_size=192, num_layers=2, intermediate_size=512, num_heads=3),
-    target_train=Phase(steps=300, batch_size=8, seq_len=512, lr=2e-3, warmup_steps=30),
-    draft_train=Phase(steps=300, batch_size=8, seq_len=512, lr=3e-3, warmup_steps=30),
-    draft_distill=Phase(steps=100, batch_size=8, seq_len=512, lr=1e-3, warmup_steps=10),
+    draft=ModelShape(hidden_size=128, num_layers=2, intermediate_size=344, num_heads=2),
+    target_train=Phase(steps=270, batch_size=4, seq_len=512, lr=3e-3, warmup_steps=20),
+    draft_train=Phase(steps=200, batch_size=8, seq_len=512, lr=3e-3, warmup_steps=20),
+    draft_distill=Phase(steps=60, batch_size=8, seq_len=512, lr=1e-3, warmup_steps=6),
     distill_temperature=1.0,
     eval=EvalPlan(
-        held_out_tokens=65536,
+        held_out_tokens=32768,
         prompt_set="code64",
         continuation_tokens=256,
         generate_batch=16,
@@ -101,10 +103,10 @@ SMOKE = Recipe(
     held_out_pct=25,
     max_files=24,
     target=ModelShape(hidden_size=64, num_layers=2, intermediate_size=128, num_heads=2),
-    draft=ModelShape(hidden_size=32, num_layers=1, intermediate_size=64, num_heads=2),
-    target_train=Phase(steps=12, batch_size=4, seq_len=64, lr=3e-3, warmup_steps=2),
-    draft_train=Phase(steps=8, batch_size=4, seq_len=64, lr=3e-3, warmup_steps=2),
-    draft_distill=Phase(steps=4, batch_size=4, seq_len=64, lr=1e-3, warmup_steps=1),
+    draft=ModelShape(hidden_size=64, num_layers=1, intermediate_size=128, num_heads=2),
+    target_train=Phase(steps=80, batch_size=4, seq_len=64, lr=1e-2, warmup_steps=5),
+    draft_train=Phase(steps=60, batch_size=4, seq_len=64, lr=1e-2, warmup_steps=5),
+    draft_distill=Phase(steps=30, batch_size=4, seq_len=64, lr=3e-3, warmup_steps=2),
     distill_temperature=1.0,
     eval=EvalPlan(
         held_out_tokens=1024,

@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 import re
+import shutil
 
 import pytest
 
@@ -30,6 +31,8 @@ SUMMARY_KEYS = (
     "top5_coverage",
     "repeat_fraction",
     "latency_ratio",
+    "latency_ratio_one_process",
+    "latency_ratio_hf",
     "target_val_loss",
     "draft_val_loss",
     "build_s",
@@ -110,6 +113,26 @@ def test_built_pair_is_not_rebuilt(smoke_cache, smoke_build, capsys):
     assert summary.stat().st_mtime_ns == before
     out = capsys.readouterr().out
     assert str(smoke_build.pair_dir) in out and "smoke8" in out
+
+
+def test_latency_remeasure_updates_only_latency(tmp_path, smoke_build, monkeypatch, capsys):
+    cache = tmp_path / "cache"
+    shutil.copytree(smoke_build.pair_dir.parent.parent, cache)  # leave the shared build alone
+    monkeypatch.setenv("SSDSIM_CACHE", str(cache))
+    summary_path = cache / "zoo" / "smoke" / "summary.json"
+    before = json.loads(summary_path.read_text())
+    assert main(["latency", "--size", "smoke"]) == 0
+    after = json.loads(summary_path.read_text())
+    assert "latency_remeasured" in after and "latency_ratio" in capsys.readouterr().out
+    for key, value in before.items():
+        if "token_s" not in key and "latency" not in key:
+            assert after[key] == value, key
+    for key in ("latency_ratio", "latency_ratio_one_process", "latency_ratio_hf"):
+        assert after[key] > 0 and math.isfinite(after[key])
+        assert after[key] == pytest.approx(
+            after[key.replace("latency_ratio", "target_token_s")]
+            / after[key.replace("latency_ratio", "draft_token_s")]
+        )
 
 
 def test_prompt_sets_are_readable_by_ssdsim(smoke_cache):

@@ -71,7 +71,10 @@ def test_ssd_equals_generate(link, target, prompts32, oracle, fallback, batch_si
     check_step_times(result.steps)
     outcomes = [o for s in result.steps for o in s.seqs]
     assert 0.2 < result.summary.hit_rate < 1.0
-    assert {o.accepted_len for o in outcomes} >= {0, K}
+    # rejections at the first proposal, and rows that accepted every proposal they got (fewer
+    # than K on a hit whose tree the doorbell cut short)
+    assert any(o.accepted_len == 0 < o.proposed for o in outcomes)
+    assert any(o.accepted_len == o.proposed > 0 for o in outcomes)
     miss_proposers = {o.proposer for o in outcomes if not o.cache_hit}
     used = policy.fallback_for(batch_size)
     assert miss_proposers <= ({"draft"} if used == "jit" else {"fast", "none"})

@@ -1,0 +1,69 @@
+"""The shared-memory mailbox: ordered request/response slots, the doorbell, dead or slow peers.
+
+Both ends are opened on one file in this process (the worker's end as a second mapping), so
+the protocol is checked without a second process; the two-process tests exercise it for real.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from executor.ssd.mailbox import Mailbox
+from executor.ssd.transport import LinkError, new_shared_path
+
+
+@pytest.fixture
+def ends():
+    path = new_shared_path()
+    target = Mailbox(path, 4, 3, spin_s=0.0, nap_s=1e-4, check_s=0.01)
+    worker = Mailbox(path, 4, 3, spin_s=0.0, nap_s=1e-4, check_s=0.01)
+    yield target, worker
+    path.unlink()
+
+
+def alive() -> bool:
+    return True
+
+
+def test_requests_and_answers_travel_in_order(ends):
+    target, worker = ends
+    got, ans = torch.zeros(4, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    for i in range(3):
+        assert not worker.pending()
+        target.post(torch.full((4,), float(i)), timeout_s=1.0, alive=alive)
+        assert worker.pending()  # the doorbell rings until the worker takes the request
+        assert worker.take(got, alive=alive).tolist() == [float(i)] * 4
+        assert not worker.pending()
+        worker.answer(torch.tensor([i, i + 1.0, i + 2.0], dtype=torch.float64))
+        assert target.wait_answer(ans, timeout_s=1.0, alive=alive).tolist() == [i, i + 1, i + 2]
+
+
+def test_a_request_waits_until_the_previous_one_was_taken(ends):
+    target, worker = ends
+    target.post(torch.ones(4, dtype=torch.float64), timeout_s=1.0, alive=alive)
+    with pytest.raises(LinkError, match=r"take a request within 0\.05 s"):
+        target.post(torch.zeros(4, dtype=torch.float64), timeout_s=0.05, alive=alive)
+    got = torch.zeros(4, dtype=torch.float64)
+    assert worker.take(got, alive=alive).tolist() == [1.0] * 4  # not overwritten
+
+
+def test_a_dead_or_silent_peer_raises(ends):
+    target, _ = ends
+    out = torch.zeros(3, dtype=torch.float64)
+    start = time.perf_counter()
+    with pytest.raises(LinkError, match="peer is gone"):
+        target.wait_answer(out, timeout_s=10.0, alive=lambda: False)
+    assert time.perf_counter() - start < 1.0  # noticed at the next liveness check
+    with pytest.raises(LinkError, match=r"did not answer within 0\.05 s"):
+        target.wait_answer(out, timeout_s=0.05, alive=alive)
+
+
+def test_mailbox_refuses_cpus_without_ordered_stores():
+    from executor.ssd.mailbox import check_machine
+
+    check_machine("x86_64")
+    with pytest.raises(LinkError, match="aarch64"):
+        check_machine("aarch64")
