@@ -283,13 +283,18 @@ def _closed_summary(
         "within_2pct_of_best_ssd_grid": c >= 0.98 * best_ssd,
         "faster_than_paper_default": c > paper,
     }
-    saguaro = [
-        {
-            "temperature": 1.0,
-            "rescale": runs["chosen_t1"]["policy_json"]["rescale"],
-            "speedup_vs_ar": runs["chosen_t1"]["tokens_per_s"] / runs["ar_t1"]["tokens_per_s"],
-        }
-    ]
+    hot = runs["chosen_t1"]["policy_json"]
+    saguaro = (  # only an SSD policy samples with Saguaro's rescale
+        [
+            {
+                "temperature": 1.0,
+                "rescale": hot["rescale"],
+                "speedup_vs_ar": runs["chosen_t1"]["tokens_per_s"] / runs["ar_t1"]["tokens_per_s"],
+            }
+        ]
+        if hot["mode"] == "ssd"
+        else []
+    )
     return {
         "chosen": runs["chosen"] | {"policy": pts["chosen"].policy.to_dict()},
         "runs": runs,
