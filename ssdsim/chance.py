@@ -48,6 +48,8 @@ class ChanceAt:
     alpha_fast: tuple[float, ...]
     coverage: Coverage
     source: str = "model"
+    seq_spread: tuple[float, ...] = ()
+    coverage_fast: Coverage | None = None
 
     def alpha_for(self, proposer: str) -> tuple[float, ...]:
         """Acceptance per position of a proposer kind (``hit``, ``jit`` or ``fast``)."""
@@ -68,6 +70,12 @@ def accept_pmf(alpha: Sequence[float], k: int) -> np.ndarray:
     pmf = survive.copy()
     pmf[:-1] -= survive[1:]
     return pmf
+
+
+def spread_alpha(alpha: Sequence[float], k: int, r: float) -> tuple[float, ...]:
+    """Acceptance per position of a sequence whose rejection chances are r times the pooled."""
+    rates = position_rates(alpha, k)
+    return tuple(float(max(0.0, 1.0 - (1.0 - a) * r)) for a in rates)
 
 
 def accept_cdf(alpha: Sequence[float], k: int) -> np.ndarray:
@@ -130,7 +138,15 @@ def coverage(cov: Coverage, j: int, k: int, fan: Any) -> np.ndarray:
 
 
 def coverage_for(at: ChanceAt, proposer: str, j: int, k: int, fan: Any) -> np.ndarray:
-    """c_j(F) on a row whose proposals came from ``proposer`` (see the module docstring for fast)."""
+    """c_j(F) on a row whose proposals came from ``proposer`` (see the module docstring for fast).
+
+    Fast rows use the measured ``ChanceAt.coverage_fast`` (by accepted length) when there is one.
+    """
+    if proposer == "fast" and at.coverage_fast is not None:
+        cov = at.coverage_fast
+        table = cov.reject_tables[min(j, len(cov.reject_tables) - 1)] if cov.reject_tables else ()
+        fan = np.asarray(fan, dtype=np.int64)
+        return _with_table(table, _power_law(cov.beta_reject[0], cov.r, fan), fan)
     if proposer != "fast" or j >= k:
         return coverage(at.coverage, j, k, fan)
     fan = np.asarray(fan, dtype=np.int64)
@@ -278,4 +294,6 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         alpha_fast=_scale_alpha(anchor["fast"], rel["alpha_fast"]),
         coverage=_scale_miss(anchor["cov"], rel["reject"], rel["bonus"]),
         source=source,
+        seq_spread=p.seq_spread if p is not None else (),
+        coverage_fast=p.coverage_fast if p is not None and source == "point" else None,
     )

@@ -19,25 +19,71 @@ the draft's distribution over the vocabulary at each of the k positions (verific
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 
 from ssdsim.policy import Policy
-from ssdsim.profile import ForwardLatency, LinkLatency, Profile
+from ssdsim.profile import ForwardLatency, LatencyGrid, LinkLatency, Profile
 
 INT_BYTES = 8
 REQUEST_INTS_PER_SEQ = 5  # key (seq, accepted_len, token), context length, draft temperature
 MESSAGE_HEADER_BYTES = 4 * INT_BYTES  # command, batch, k, budget
 
 
-def forward_s(lat: ForwardLatency, batch: Any, tokens: Any, context: Any) -> Any:
-    """Seconds of one forward pass; see the module docstring. Zero batch costs nothing."""
+def formula_s(lat: ForwardLatency, batch: Any, tokens: Any, context: Any) -> Any:
+    """The module docstring's formula alone (no measured grid)."""
     bn = batch * tokens
     memory = lat.weight_s + lat.kv_s * batch * context
     compute = lat.compute_s * bn
-    t = lat.fixed_s + np.maximum(memory, compute) + lat.token_s * bn + lat.attn_s * bn * context
-    if isinstance(t, np.ndarray):
+    return lat.fixed_s + np.maximum(memory, compute) + lat.token_s * bn + lat.attn_s * bn * context
+
+
+def _cell(axis: tuple[int, ...], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower index of the grid cell holding x (already inside the axis) and x's fraction across it."""
+    a = np.asarray(axis, dtype=float)
+    if len(a) == 1:
+        return np.zeros(x.shape, dtype=np.int64), np.zeros(x.shape)
+    i = np.clip(np.searchsorted(a, x, side="right") - 1, 0, len(a) - 2)
+    return i, (x - a[i]) / (a[i + 1] - a[i])
+
+
+def _clamp(grid: LatencyGrid, batch: Any, tokens: Any, context: Any) -> list[np.ndarray]:
+    axes = (grid.batch, grid.tokens, grid.context)
+    pts = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (batch, tokens, context)))
+    return [np.clip(x, a[0], a[-1]) for x, a in zip(pts, axes, strict=True)]
+
+
+def grid_s(grid: LatencyGrid, batch: Any, tokens: Any, context: Any) -> np.ndarray:
+    """Multilinear interpolation of the measured seconds, at points clamped into the grid's range."""
+    table = np.asarray(grid.seconds, dtype=float)
+    pts = _clamp(grid, batch, tokens, context)
+    cells = [_cell(a, x) for a, x in zip((grid.batch, grid.tokens, grid.context), pts, strict=True)]
+    out = np.zeros(pts[0].shape)
+    for corner in itertools.product((0, 1), repeat=3):
+        weight = np.ones(pts[0].shape)
+        index = []
+        for (i, frac), c, size in zip(cells, corner, table.shape, strict=True):
+            weight = weight * (frac if c else 1.0 - frac)
+            index.append(np.minimum(i + c, size - 1))  # a one-point axis: weight 0 on corner 1
+        out = out + weight * table[tuple(index)]
+    return out
+
+
+def forward_s(lat: ForwardLatency, batch: Any, tokens: Any, context: Any) -> Any:
+    """Seconds of one forward pass; see the module docstring. Zero batch costs nothing.
+
+    With a measured grid: inside its range the interpolated measurement; outside it, that of
+    the nearest point of the range scaled by the formula's ratio between the two points.
+    """
+    t = formula_s(lat, batch, tokens, context)
+    if lat.grid is not None:
+        clamped = _clamp(lat.grid, batch, tokens, context)
+        edge = formula_s(lat, *clamped)
+        scale = np.where(edge > 0, t / np.where(edge > 0, edge, 1.0), 1.0)
+        t = grid_s(lat.grid, *clamped) * scale
+    if isinstance(t, np.ndarray) and t.ndim > 0:
         return np.where(np.asarray(batch) > 0, t, 0.0)
     return float(t) if batch > 0 else 0.0
 
@@ -81,20 +127,26 @@ def fast_speculator_s(profile: Profile, batch: Any) -> Any:
     return float(t) if batch > 0 else 0.0
 
 
-def step_overhead_s(profile: Profile, batch: Any) -> Any:
-    """Host work on the target's critical path per decode step (sampling, verification, bookkeeping)."""
-    return profile.step_overhead_s + profile.seq_overhead_s * batch
+def step_overhead_s(profile: Profile, batch: Any, mode: str | None = None) -> Any:
+    """Host work on the target's critical path per decode step (sampling, verification, bookkeeping).
+
+    ``mode`` (ar, sd, ssd) selects ``Profile.mode_overheads[mode]`` when the profile has it.
+    """
+    fixed, per_seq = profile.mode_overheads.get(
+        mode or "", (profile.step_overhead_s, profile.seq_overhead_s)
+    )
+    return fixed + per_seq * batch
 
 
 def ar_step_s(profile: Profile, batch: Any, context: Any) -> Any:
     """One AR step: a target forward of one token per sequence plus the step overhead."""
-    return forward_s(profile.target, batch, 1, context + 1) + step_overhead_s(profile, batch)
+    return forward_s(profile.target, batch, 1, context + 1) + step_overhead_s(profile, batch, "ar")
 
 
-def verify_s(profile: Profile, batch: Any, k: int, context: Any) -> Any:
-    """Target verification of k+1 tokens per sequence plus the step overhead."""
+def verify_s(profile: Profile, batch: Any, k: int, context: Any, mode: str = "sd") -> Any:
+    """Target verification of k+1 tokens per sequence plus the step overhead of ``mode``."""
     return forward_s(profile.target, batch, k + 1, context + k + 1) + step_overhead_s(
-        profile, batch
+        profile, batch, mode
     )
 
 
@@ -108,10 +160,32 @@ def prespec_s(profile: Profile, batch: Any, k: int, budget: int, context: Any) -
 
     Context: the glue block sits after the committed tokens; tree layer d adds ``budget`` scratch
     slots (REFERENCE.md 3.4), so tree forward d sees context + (k+1) + (d+1)*budget tokens.
+    With a measured tree-step model (``Profile.draft_tree``: batch, branches per sequence and
+    the trunk positions each branch may read) every tree forward reads the trunk with the glue
+    block, context + k + 1 positions (its chain's d+1 tokens sit in a separate small buffer).
     """
-    glue = forward_s(profile.draft, batch, k + 1, context + k + 1)
-    tree = forwards_s(profile.draft, batch, budget, context + k + 1 + budget, budget, k)
+    glue, tree = prespec_parts_s(profile, batch, k, budget, context)
     return glue + tree
+
+
+def prespec_parts_s(profile: Profile, batch: Any, k: int, budget: int, context: Any) -> Any:
+    """(glue forward, all k tree forwards) of ``prespec_s``, apart (the doorbell cuts the tree)."""
+    glue = forward_s(profile.draft, batch, k + 1, context + k + 1)
+    if profile.draft_tree is not None:
+        tree = forwards_s(profile.draft_tree, batch, budget, context + k + 1, 0, k)
+    else:
+        tree = forwards_s(profile.draft, batch, budget, context + k + 1 + budget, budget, k)
+    return glue, tree
+
+
+def doorbell_depth(glue_s: Any, tree_step_s: Any, window_s: Any, k: int) -> Any:
+    """Tree depth reached when the next request is sent ``window_s`` after the glue starts.
+
+    The first tree step always runs; step d (2..k) starts only if the request has not been
+    sent yet: depth = clip(ceil((window - glue) / step), 1, k).
+    """
+    room = (np.asarray(window_s, dtype=float) - glue_s) / np.maximum(tree_step_s, 1e-12)
+    return np.clip(np.ceil(room), 1, k).astype(np.int64)
 
 
 def cache_bytes(profile: Profile, policy: Policy, batch: int) -> int:

@@ -52,9 +52,64 @@ def _nonneg(owner: str, obj: Any, names: tuple[str, ...]) -> None:
         check_float(owner, n, getattr(obj, n), 0.0)
 
 
+def _axis(owner: str, name: str, values: Any) -> tuple[int, ...]:
+    values = as_tuple(values)
+    if not isinstance(values, tuple) or not values:
+        raise fail(owner, name, values, "a non-empty list of increasing integers >= 1")
+    for i, v in enumerate(values):
+        check_int(owner, f"{name}[{i}]", v, 1)
+    if any(b <= a for a, b in itertools.pairwise(values)):
+        raise fail(owner, name, list(values), "a strictly increasing list of integers >= 1")
+    return values
+
+
+@dataclass(frozen=True)
+class LatencyGrid:
+    """Measured forward seconds on a grid: ``seconds[i][j][l]`` for batch[i], tokens[j], context[l].
+
+    tokens: new tokens per sequence in the forward; context: tokens per sequence it attends to
+    (the new ones included). ``ssdsim.latency.forward_s`` interpolates it multilinearly inside its
+    range and scales the formula by the nearest edge's measurement outside it.
+    """
+
+    batch: tuple[int, ...]
+    tokens: tuple[int, ...]
+    context: tuple[int, ...]
+    seconds: tuple[tuple[tuple[float, ...], ...], ...]
+
+    def __post_init__(self) -> None:
+        o = "LatencyGrid"
+        for n in ("batch", "tokens", "context"):
+            object.__setattr__(self, n, _axis(o, n, getattr(self, n)))
+        shape = (len(self.batch), len(self.tokens), len(self.context))
+        sec = as_tuple(self.seconds)
+        ok = isinstance(sec, tuple) and len(sec) == shape[0]
+        ok = ok and all(isinstance(r, tuple) and len(r) == shape[1] for r in sec)
+        ok = ok and all(isinstance(c, tuple) and len(c) == shape[2] for r in sec for c in r)
+        if not ok:
+            raise fail(
+                o, "seconds", "...", f"nested lists of shape {list(shape)} (batch, tokens, context)"
+            )
+        for i, r in enumerate(sec):
+            for j, c in enumerate(r):
+                for m, v in enumerate(c):
+                    check_float(o, f"seconds[{i}][{j}][{m}]", v, 0.0, low_open=True)
+        object.__setattr__(
+            self, "seconds", tuple(tuple(tuple(float(v) for v in c) for c in r) for r in sec)
+        )
+
+    @classmethod
+    def from_dict(cls, data: Any, owner: str = "LatencyGrid") -> LatencyGrid:
+        return cls(**strict_kwargs(cls, data, owner))
+
+
 @dataclass(frozen=True)
 class ForwardLatency:
-    """Seconds for one forward pass; see the module docstring for the formula."""
+    """Seconds for one forward pass; see the module docstring for the formula.
+
+    grid: optional measured seconds (``LatencyGrid``) that take precedence over the formula
+    inside their range (the formula gives the shape outside it).
+    """
 
     fixed_s: float = 0.0
     weight_s: float = 0.0
@@ -62,6 +117,7 @@ class ForwardLatency:
     compute_s: float = 0.0
     token_s: float = 0.0
     attn_s: float = 0.0
+    grid: LatencyGrid | None = None
 
     def __post_init__(self) -> None:
         _nonneg(
@@ -69,6 +125,12 @@ class ForwardLatency:
             self,
             ("fixed_s", "weight_s", "kv_s", "compute_s", "token_s", "attn_s"),
         )
+        if isinstance(self.grid, dict):
+            object.__setattr__(
+                self, "grid", LatencyGrid.from_dict(self.grid, "ForwardLatency.grid")
+            )
+        elif self.grid is not None and not isinstance(self.grid, LatencyGrid):
+            raise fail("ForwardLatency", "grid", self.grid, "a LatencyGrid object or null")
 
     @classmethod
     def from_dict(cls, data: Any, owner: str = "ForwardLatency") -> ForwardLatency:
@@ -171,7 +233,15 @@ class TemperatureModel:
 
 @dataclass(frozen=True)
 class ChancePoint:
-    """Measured acceptance and coverage at one (temperature, rescale); overrides the parametric model."""
+    """Measured acceptance and coverage at one (temperature, rescale); overrides the parametric model.
+
+    seq_spread: how acceptance differs between sequences (prompts): per measured sequence a
+    multiplier r on its rejection chances, P(reject at j) = min(1, (1 - alpha[j]) r); empty:
+    every sequence alike. The simulator gives each sequence one of them.
+    coverage_fast: measured c_j(F) on rows the fast speculator proposed, by accepted length j
+    (``reject_tables[j]``, whether its proposals ran out or one was rejected); None: derived
+    from the draft's coverage (``ssdsim.chance.coverage_for``).
+    """
 
     temperature: float
     rescale: float
@@ -180,6 +250,8 @@ class ChancePoint:
     alpha_fast: tuple[float, ...] | None = None
     coverage: Coverage | None = None
     samples: int = 0
+    seq_spread: tuple[float, ...] = ()
+    coverage_fast: Coverage | None = None
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
@@ -191,7 +263,17 @@ class ChancePoint:
                 object.__setattr__(self, n, check_probs(o, n, getattr(self, n)))
         if isinstance(self.coverage, dict):
             object.__setattr__(self, "coverage", Coverage.from_dict(self.coverage, f"{o}.coverage"))
+        if isinstance(self.coverage_fast, dict):
+            object.__setattr__(
+                self, "coverage_fast", Coverage.from_dict(self.coverage_fast, f"{o}.coverage_fast")
+            )
         check_int(o, "samples", self.samples, 0)
+        spread = self.seq_spread
+        if not isinstance(spread, (list, tuple)):
+            raise fail(o, "seq_spread", spread, "a list of numbers > 0")
+        for i, v in enumerate(spread):
+            check_float(o, f"seq_spread[{i}]", v, 0.0, low_open=True)
+        object.__setattr__(self, "seq_spread", tuple(float(v) for v in spread))
 
     @classmethod
     def from_dict(cls, data: Any, owner: str = "ChancePoint") -> ChancePoint:
@@ -236,6 +318,23 @@ class Chance:
         return cls(**strict_kwargs(cls, data, owner))
 
 
+def _mode_overheads(owner: str, value: Any) -> dict[str, tuple[float, float]]:
+    if not isinstance(value, dict):
+        raise fail(owner, "mode_overheads", value, 'an object like {"ar": [fixed_s, per_seq_s]}')
+    out = {}
+    for mode, pair in value.items():
+        if mode not in ("ar", "sd", "ssd"):
+            raise fail(owner, "mode_overheads", mode, "keys among 'ar', 'sd', 'ssd'")
+        pair = as_tuple(pair)
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise fail(owner, f"mode_overheads.{mode}", pair, "a pair [fixed_s, per_seq_s]")
+        out[mode] = (
+            check_float(owner, f"mode_overheads.{mode}[0]", pair[0], 0.0),
+            check_float(owner, f"mode_overheads.{mode}[1]", pair[1], 0.0),
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class Profile:
     """Cost and chance models for one model pair on one hardware setup.
@@ -244,15 +343,31 @@ class Profile:
         name, description: identification; ``provenance`` records device, models, dtype,
             software versions and source traces.
         target, draft: forward latency of each model on its own device.
+        draft_tree: latency of one SSD tree-decode step (B sequences x M branches of one token
+            each, context = the trunk positions a branch may read); None: the draft's forward
+            with M tokens per sequence (``ssdsim.latency.prespec_s``).
         link: message latency between the devices (SSD only; SD runs on one device).
         step_overhead_s, seq_overhead_s: host work on the target's critical path per decode
             step (sampling, verification, bookkeeping): fixed + per sequence.
+        mode_overheads: optional per-mode replacements of those two, ``{"ar" | "sd" | "ssd":
+            [fixed_s, per_seq_s]}`` (an engine's host work differs by mode).
         fast_s, fast_seq_s: latency of the fast fallback speculator per step: fixed + per sequence.
         chance: acceptance and coverage.
         vocab_size, dist_bytes: vocabulary size and bytes per probability entry (messages and
             cache memory); draft_kv_bytes_per_token: draft KV bytes per cached token.
         cache_memory_bytes: the draft device's memory for the speculation cache (optimizer limit).
         max_context_tokens: longest context the models accept.
+        static_batch_rows: the engine keeps computing a static batch's finished rows until the
+            whole batch is done (as the project's executor does): forwards and messages are
+            costed for the batch's rows, not only its live ones (jit still decodes live misses).
+        doorbell: the draft stops its SSD pre-speculation tree at the first tree-step boundary
+            after the next request was sent (at least one step, as the project's executor
+            does): the target never waits for a whole tree, and a hit then carries only the
+            depth the tree reached (``ssdsim.sim.costs``, ``ssdsim.sim.outcomes``).
+        draft_sampling_scale: multiplier on the draft's chain forwards (SD drafting, SSD jit)
+            when it samples (T > 0): drawing from the distribution costs more than an argmax.
+        tree_sample_row_s: seconds per branch row per SSD tree step added when the tree samples
+            (T > 0; Saguaro sampling of each of the B*M rows).
     """
 
     name: str
@@ -272,6 +387,12 @@ class Profile:
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     schema_version: int = PROFILE_SCHEMA_VERSION
+    draft_tree: ForwardLatency | None = None
+    static_batch_rows: bool = False
+    mode_overheads: dict[str, tuple[float, float]] = field(default_factory=dict)
+    doorbell: bool = False
+    draft_sampling_scale: float = 1.0
+    tree_sample_row_s: float = 0.0
 
     def __post_init__(self) -> None:
         o = "Profile"
@@ -289,6 +410,12 @@ class Profile:
                 object.__setattr__(self, n, cls.from_dict(v, f"{o}.{n}"))
             elif not isinstance(v, cls):
                 raise fail(o, n, v, f"a {cls.__name__} object")
+        if isinstance(self.draft_tree, dict):
+            object.__setattr__(
+                self, "draft_tree", ForwardLatency.from_dict(self.draft_tree, f"{o}.draft_tree")
+            )
+        elif self.draft_tree is not None and not isinstance(self.draft_tree, ForwardLatency):
+            raise fail(o, "draft_tree", self.draft_tree, "a ForwardLatency object or null")
         _nonneg(o, self, ("step_overhead_s", "seq_overhead_s", "fast_s", "fast_seq_s"))
         check_int(o, "vocab_size", self.vocab_size, 2)
         check_int(o, "dist_bytes", self.dist_bytes, 1)
@@ -297,6 +424,13 @@ class Profile:
         check_int(o, "max_context_tokens", self.max_context_tokens, 2)
         if not isinstance(self.provenance, dict):
             raise fail(o, "provenance", self.provenance, "a JSON object")
+        if not isinstance(self.static_batch_rows, bool):
+            raise fail(o, "static_batch_rows", self.static_batch_rows, "true or false")
+        if not isinstance(self.doorbell, bool):
+            raise fail(o, "doorbell", self.doorbell, "true or false")
+        check_float(o, "draft_sampling_scale", self.draft_sampling_scale, 0.0, low_open=True)
+        check_float(o, "tree_sample_row_s", self.tree_sample_row_s, 0.0)
+        object.__setattr__(self, "mode_overheads", _mode_overheads(o, self.mode_overheads))
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
@@ -307,6 +441,86 @@ class Profile:
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
+        return from_file(cls, path)
+
+    def save(self, path: str | Path) -> Path:
+        return write_json(path, self.to_dict())
+
+
+HOST_STEP_FIELDS = ("mode", "batch", "k", "context", "step_s", "draft_s", "verify_s")
+
+
+def _host_step(owner: str, data: Any) -> dict[str, Any]:
+    """One measured decode step: mode (ar|sd), live rows, k, mean context and its seconds."""
+    if not isinstance(data, dict) or set(data) != set(HOST_STEP_FIELDS):
+        raise fail(
+            owner, "host_steps[]", data, f"an object with exactly {', '.join(HOST_STEP_FIELDS)}"
+        )
+    if data["mode"] not in ("ar", "sd"):
+        raise fail(owner, "host_steps[].mode", data["mode"], "'ar' or 'sd'")
+    check_int(owner, "host_steps[].batch", data["batch"], 1)
+    check_int(owner, "host_steps[].k", data["k"], 0)
+    for n in ("context", "step_s", "draft_s", "verify_s"):
+        check_float(owner, f"host_steps[].{n}", data[n], 0.0)
+    return dict(data)
+
+
+@dataclass(frozen=True)
+class LatencyMeasurements:
+    """The latency part of a Profile as measured by ``python -m executor.profile``, with raw samples.
+
+    target, draft: forward latency (measured grids; ``ssdsim.calibrate`` fits the formula).
+    draft_tree: SSD tree-decode steps (grid axes: batch B, branches per sequence M, context).
+    link: fitted message latency; link_samples: [bytes, one-way seconds] medians per size.
+    host_steps: measured AR and SD decode steps (``HOST_STEP_FIELDS``), from which calibration
+    takes the host work per step beside the forwards. provenance: device, models, versions,
+    settings and machine load.
+    """
+
+    target: ForwardLatency
+    draft: ForwardLatency
+    draft_tree: ForwardLatency | None = None
+    link: LinkLatency = field(default_factory=LinkLatency)
+    link_samples: tuple[tuple[float, float], ...] = ()
+    host_steps: tuple[dict[str, Any], ...] = ()
+    provenance: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = PROFILE_SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        o = "LatencyMeasurements"
+        check_schema_version(o, self.schema_version, PROFILE_SCHEMA_VERSION)
+        for n, cls, optional in (
+            ("target", ForwardLatency, False),
+            ("draft", ForwardLatency, False),
+            ("draft_tree", ForwardLatency, True),
+            ("link", LinkLatency, False),
+        ):
+            v = getattr(self, n)
+            if isinstance(v, dict):
+                object.__setattr__(self, n, cls.from_dict(v, f"{o}.{n}"))
+            elif not (isinstance(v, cls) or (optional and v is None)):
+                raise fail(o, n, v, f"a {cls.__name__} object")
+        samples = as_tuple(self.link_samples)
+        for i, pair in enumerate(samples):
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise fail(o, f"link_samples[{i}]", pair, "a pair [bytes, seconds]")
+            check_float(o, f"link_samples[{i}][0]", pair[0], 0.0)
+            check_float(o, f"link_samples[{i}][1]", pair[1], 0.0)
+        object.__setattr__(self, "link_samples", samples)
+        steps = tuple(_host_step(o, s) for s in (self.host_steps or ()))
+        object.__setattr__(self, "host_steps", steps)
+        if not isinstance(self.provenance, dict):
+            raise fail(o, "provenance", self.provenance, "a JSON object")
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LatencyMeasurements:
+        return cls(**strict_kwargs(cls, data))
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyMeasurements:
         return from_file(cls, path)
 
     def save(self, path: str | Path) -> Path:

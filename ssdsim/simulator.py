@@ -2,7 +2,8 @@
 
 The public entry point of the simulator (the optimizer calls it thousands of times). A run:
 resolve the inputs (``ssdsim.sim.plan``), then per static batch sample the outcomes
-(``outcomes``), cost every step (``costs``), lay the steps out in time with an engine, and
+(``outcomes``), cost every step (``costs``; with ``Profile.doorbell`` SSD samples again with
+the tree depths the first pass's costs allow), lay the steps out in time with an engine, and
 record the summary (and, with ``trace_path``, a JSON-lines trace in the shared schema).
 
 Engines: ``simpy`` is the reference discrete-event model (``ssdsim.sim.des``); ``fast`` (the
@@ -66,6 +67,9 @@ def simulate(
     for b, seq_ids in enumerate(plan.batches()):
         out = sample_batch(plan, b, seq_ids)
         costs = step_costs(plan, out)
+        if plan.mode == "ssd" and profile.doorbell:  # hits carry the depth the trees reached
+            out = sample_batch(plan, b, seq_ids, costs.depth)
+            costs = step_costs(plan, out)
         tl = ENGINES[engine](plan.mode, costs, t0)
         recorder.add_batch(out, costs, tl)
         t0 = tl.end[-1]

@@ -1,7 +1,8 @@
 """Seconds of every forward and message of every step of one batch (vectorised over steps).
 
 All numbers come from ``ssdsim.latency``; this module only decides who is in each forward:
-the active sequences (B), the missed ones (SSD), and their mean context before the step.
+the active sequences (B; every row of the static batch with ``Profile.static_batch_rows``), the
+missed ones (SSD), and their mean context before the step.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ class StepCosts:
 
     verify: target forward + step overhead; draft: SD drafting or SSD jit on the critical path;
     fast: the fast speculator (SSD, missed rows); prespec: SSD glue + tree decode;
-    link_req / link_resp: SSD request and response messages.
+    link_req / link_resp: SSD request and response messages; depth: SSD, the tree depth each
+    step's pre-speculation reached (k unless ``Profile.doorbell`` cut it short).
     """
 
     verify: list[float]
@@ -30,6 +32,7 @@ class StepCosts:
     prespec: list[float] = field(default_factory=list)
     link_req: list[float] = field(default_factory=list)
     link_resp: list[float] = field(default_factory=list)
+    depth: list[int] = field(default_factory=list)
 
 
 def _mean_context(ctx: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,21 +44,35 @@ def step_costs(plan: Plan, out: BatchOutcomes) -> StepCosts:
     """The costs of each step of one batch under the plan's mode."""
     prof, k = plan.profile, plan.policy.k
     n, ctx = _mean_context(out.context, out.active)
+    if prof.static_batch_rows:  # finished rows stay in the forwards until the batch ends
+        n = np.where(n > 0, out.active.shape[1], 0)
     if plan.mode == "ar":
         return StepCosts(verify=lat.ar_step_s(prof, n, ctx).tolist())
-    verify = lat.verify_s(prof, n, k, ctx).tolist()
+    verify = lat.verify_s(prof, n, k, ctx, plan.mode).tolist()
+    ds = prof.draft_sampling_scale if plan.with_dists else 1.0  # the draft samples at T > 0
     if plan.mode == "sd":
-        return StepCosts(verify=verify, draft=lat.draft_chain_s(prof, n, k, ctx).tolist())
+        return StepCosts(verify=verify, draft=(lat.draft_chain_s(prof, n, k, ctx) * ds).tolist())
     n_miss, ctx_miss = _mean_context(out.context, out.active & ~out.hit)
     zeros = np.zeros(len(n))
-    jit = lat.draft_chain_s(prof, n_miss, k, ctx_miss) if plan.miss_kind == "jit" else zeros
+    jit = lat.draft_chain_s(prof, n_miss, k, ctx_miss) * ds if plan.miss_kind == "jit" else zeros
     fast = lat.fast_speculator_s(prof, n_miss) if plan.miss_kind == "fast" else zeros
     resp_bytes = lat.response_bytes(n, k, prof.vocab_size, prof.dist_bytes, plan.with_dists)
+    link_resp = lat.link_s(prof.link, resp_bytes)
+    glue, tree = lat.prespec_parts_s(prof, n, k, plan.policy.budget, ctx)
+    if plan.with_dists:  # every branch row samples at each of the k tree steps
+        tree = tree + prof.tree_sample_row_s * n * plan.policy.budget * k
+    depth = np.full(len(n), k, dtype=np.int64)
+    prespec = glue + tree
+    if prof.doorbell:  # the next request is sent when this step's verification ends
+        window = link_resp + np.asarray(fast) + np.asarray(verify)
+        depth = lat.doorbell_depth(glue, tree / k, window, k)
+        prespec = glue + tree * depth / k
     return StepCosts(
         verify=verify,
         draft=np.asarray(jit, dtype=float).tolist(),
         fast=np.asarray(fast, dtype=float).tolist(),
-        prespec=lat.prespec_s(prof, n, k, plan.policy.budget, ctx).tolist(),
+        prespec=np.asarray(prespec, dtype=float).tolist(),
         link_req=lat.link_s(prof.link, lat.request_bytes(n)).tolist(),
-        link_resp=lat.link_s(prof.link, resp_bytes).tolist(),
+        link_resp=np.asarray(link_resp, dtype=float).tolist(),
+        depth=depth.tolist(),
     )

@@ -8,9 +8,18 @@ hit, v < c_A(F_A), and (when tracing) the bonus rank. Uniforms are drawn in fixe
 per slot, so step t of slot s always uses the same numbers whatever the policy (common random
 numbers).
 
+Sequences may differ (``ChancePoint.seq_spread``): each then has its own acceptance CDFs
+(``Plan.cdfs``), still inverted with the same uniforms.
+
 SSD state per sequence: whether its current request hit. Step 0 of a batch always misses (the
 cache is empty after prefill). A hit row's proposals follow ``alpha`` and its next tree uses
 ``fan_out``; a missed row's follow the fallback's acceptance and ``fan_out_miss``.
+
+Doorbell (``Profile.doorbell``): the tree that serves step t's hits reached ``depth[t-1]``
+tokens (``ssdsim.sim.costs``), so a hit row proposes that many: A = min(A, depth), and when
+all of them are accepted the next key's token is a bonus drawn at glue index A with no token
+excluded (the bonus coverage, at fan-out F_A). The depths come from a first pass's costs (the
+simulator samples twice), so outcomes still never depend on timing within a pass.
 """
 
 from __future__ import annotations
@@ -29,7 +38,8 @@ class BatchOutcomes:
     """Arrays of shape (steps, slots) for one static batch; inactive entries are zero/False.
 
     hit: the step's request hit the cache (SSD); accepted: A; emitted: tokens appended;
-    rank_u: the rank-stream uniform (bonus rank when tracing); context: tokens before the step.
+    rank_u: the rank-stream uniform (bonus rank when tracing); context: tokens before the step;
+    proposed: proposals verified (k, or a hit's tree depth under the doorbell).
     """
 
     seq_ids: np.ndarray
@@ -39,6 +49,7 @@ class BatchOutcomes:
     emitted: np.ndarray
     rank_u: np.ndarray
     context: np.ndarray
+    proposed: np.ndarray
 
     @property
     def steps(self) -> int:
@@ -59,23 +70,55 @@ def _hit_chain(first: list[bool], if_hit: np.ndarray, if_miss: np.ndarray) -> np
     return out
 
 
+def _inverse_cdf(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """A = min{j : u < P(A <= j)} per (step, slot); cdf is (k+1,) or (slots, k+1)."""
+    if cdf.ndim == 1:
+        return np.searchsorted(cdf, u, side="right")
+    return (cdf[None, :, :] <= u[:, :, None]).sum(axis=2)
+
+
 def _chunk(
-    plan: Plan, u: np.ndarray, v: np.ndarray, hit0: list[bool]
+    plan: Plan,
+    u: np.ndarray,
+    v: np.ndarray,
+    hit0: list[bool],
+    cap: np.ndarray,
+    cdfs: tuple[np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, list[bool]]:
-    """Accepted lengths and hit states of one chunk of steps, and the hit state after it."""
+    """Accepted lengths and hit states of one chunk of steps, and the hit state after it.
+
+    cap: (steps, 1) proposals of a hit row at each step (k without the doorbell); cdfs: the
+    after-hit and missed-row acceptance CDFs (shared, or one row per slot).
+    """
     if plan.mode == "ar":
         return np.zeros(u.shape, dtype=np.int64), np.zeros(u.shape, dtype=bool), hit0
-    a_hit = np.searchsorted(plan.cdf_hit, u, side="right")
+    a_hit = _inverse_cdf(cdfs[0], u)
     if plan.mode == "sd":
         return a_hit, np.zeros(u.shape, dtype=bool), hit0
-    a_miss = np.searchsorted(plan.cdf_miss, u, side="right")
-    chain = _hit_chain(hit0, v < plan.thr_hit[a_hit], v < plan.thr_miss[a_miss])
+    a_hit = np.minimum(a_hit, cap)
+    thr_hit = np.where(a_hit >= cap, plan.thr_hit_cut[a_hit], plan.thr_hit[a_hit])
+    a_miss = _inverse_cdf(cdfs[1], u)
+    chain = _hit_chain(hit0, v < thr_hit, v < plan.thr_miss[a_miss])
     hit = chain[:-1]
     return np.where(hit, a_hit, a_miss), hit, chain[-1].tolist()
 
 
-def sample_batch(plan: Plan, batch_index: int, seq_ids: np.ndarray) -> BatchOutcomes:
-    """Sample every step of one static batch until each sequence has its output length."""
+def _caps(plan: Plan, depth: list[int] | None, first: int) -> np.ndarray:
+    """(CHUNK_STEPS, 1) proposals of a hit row at steps first.. : depth of the step before."""
+    k = plan.policy.k
+    if not depth:
+        return np.full((CHUNK_STEPS, 1), k, dtype=np.int64)
+    before = np.clip(np.arange(first - 1, first - 1 + CHUNK_STEPS), 0, len(depth) - 1)
+    return np.asarray(depth, dtype=np.int64)[before][:, None]
+
+
+def sample_batch(
+    plan: Plan, batch_index: int, seq_ids: np.ndarray, depth: list[int] | None = None
+) -> BatchOutcomes:
+    """Sample every step of one static batch until each sequence has its output length.
+
+    depth: SSD tree depth reached at each step (doorbell; the last repeats); None: k.
+    """
     slots = len(seq_ids)
     acc_rng = stream(plan.seed, "accept", batch_index)
     rank_rng = stream(plan.seed, "rank", batch_index)
@@ -83,16 +126,23 @@ def sample_batch(plan: Plan, batch_index: int, seq_ids: np.ndarray) -> BatchOutc
     context = plan.prompt_lens[seq_ids].copy()
     hit0 = [False] * slots
     parts: list[tuple[np.ndarray, ...]] = []
+    first = 0
+    cdfs = plan.cdfs(seq_ids)
+    if plan.cdf_hit_seq is None:
+        cdfs = (plan.cdf_hit, plan.cdf_miss)
     while remaining.any():
         u = acc_rng.random((CHUNK_STEPS, slots))
         v = rank_rng.random((CHUNK_STEPS, slots))
-        accepted, hit, hit0 = _chunk(plan, u, v, hit0)
+        cap = _caps(plan, depth, first)
+        accepted, hit, hit0 = _chunk(plan, u, v, hit0, cap, cdfs)
+        proposed = np.where(hit, cap, plan.policy.k)
+        first += CHUNK_STEPS
         wanted = accepted + 1
         before = np.cumsum(wanted, axis=0) - wanted  # tokens the chunk emitted before each step
         active = before < remaining
         emitted = np.clip(remaining - before, 0, wanted)
         ctx = context + np.cumsum(emitted, axis=0) - emitted
-        parts.append((active, hit & active, accepted * active, emitted, v, ctx))
+        parts.append((active, hit & active, accepted * active, emitted, v, ctx, proposed))
         remaining = remaining - emitted.sum(axis=0)
         context = context + emitted.sum(axis=0)
     cols = [np.concatenate(c) for c in zip(*parts, strict=True)]

@@ -8,17 +8,24 @@ another batch's draws (common random numbers across policies).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ssdsim._schema import SchemaError, fail
-from ssdsim.chance import ChanceAt, accept_cdf, chance_at, hit_thresholds
+from ssdsim.chance import (
+    ChanceAt,
+    accept_cdf,
+    chance_at,
+    coverage_for,
+    hit_thresholds,
+    spread_alpha,
+)
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
 from ssdsim.workload import Workload, prompt_lengths
 
-STREAMS = {"lengths": 0, "accept": 1, "rank": 2}
+STREAMS = {"lengths": 0, "accept": 1, "rank": 2, "spread": 3}
 
 
 def stream(seed: int, component: str, *key: int) -> np.random.Generator:
@@ -32,7 +39,11 @@ class Plan:
 
     miss_kind: the proposer of missed SSD rows (``jit`` or ``fast``; ``hit`` for SD/AR, unused).
     cdf_hit/cdf_miss: P(A <= j) for proposals after a hit (and SD) and on a missed row.
+    cdf_hit_seq/cdf_miss_seq: the same per sequence (rows) when the chance has a per-sequence
+        spread (``ChancePoint.seq_spread``; stream ``spread`` deals its values out), else None.
     thr_hit/thr_miss: c_j(F_j) with the after-hit / after-miss fan-out (SSD; empty otherwise).
+    thr_hit_cut: c_bonus(F_j): a hit row's every proposal accepted when its tree was cut at
+        depth j < k (doorbell; j = k equals thr_hit[k]).
     """
 
     profile: Profile
@@ -48,6 +59,16 @@ class Plan:
     thr_hit: np.ndarray
     thr_miss: np.ndarray
     with_dists: bool
+    thr_hit_cut: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cdf_hit_seq: np.ndarray | None = None
+    cdf_miss_seq: np.ndarray | None = None
+
+    def cdfs(self, seq_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, k+1) P(A <= j) after a hit and on a missed row, per sequence of a batch."""
+        if self.cdf_hit_seq is None or self.cdf_miss_seq is None:
+            shape = (len(seq_ids), len(self.cdf_hit))
+            return np.broadcast_to(self.cdf_hit, shape), np.broadcast_to(self.cdf_miss, shape)
+        return self.cdf_hit_seq[seq_ids], self.cdf_miss_seq[seq_ids]
 
     @property
     def mode(self) -> str:
@@ -87,6 +108,21 @@ def _check_inputs(profile: object, policy: object, workload: object, seed: objec
     return int(seed)
 
 
+def _spread_cdfs(
+    at: ChanceAt, policy: Policy, miss_kind: str, n: int, seed: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per-sequence acceptance CDFs: the spread's values dealt out in a seeded order."""
+    if not at.seq_spread or policy.mode == "ar":
+        return None, None
+    values = stream(seed, "spread").permutation(np.asarray(at.seq_spread))
+    rs = np.resize(values, n)
+    k = policy.k
+    hit = np.stack([accept_cdf(spread_alpha(at.alpha, k, r), k) for r in rs])
+    miss_alpha = at.alpha_for(miss_kind)
+    miss = np.stack([accept_cdf(spread_alpha(miss_alpha, k, r), k) for r in rs])
+    return hit, miss
+
+
 def make_plan(
     profile: Profile, policy: Policy, workload: Workload, seed: int | None = None
 ) -> Plan:
@@ -110,6 +146,7 @@ def make_plan(
     draft_t = (
         policy.draft_temperature if policy.draft_temperature is not None else workload.temperature
     )
+    spread = _spread_cdfs(at, policy, miss_kind, len(outputs), seed)
     return Plan(
         profile=profile,
         policy=policy,
@@ -124,4 +161,9 @@ def make_plan(
         thr_hit=hit_thresholds(at, "hit", k, policy.fan_out) if ssd else np.zeros(0),
         thr_miss=hit_thresholds(at, miss_kind, k, policy.fan_out_miss) if ssd else np.zeros(0),
         with_dists=workload.temperature > 0 or draft_t > 0,
+        cdf_hit_seq=spread[0],
+        cdf_miss_seq=spread[1],
+        thr_hit_cut=np.array(
+            [float(coverage_for(at, "hit", k, k, f)) for f in policy.fan_out] if ssd else []
+        ),
     )

@@ -118,16 +118,17 @@ class Recorder:
         for s in np.flatnonzero(out.active[t]):
             hit = bool(out.hit[t, s])
             kind = "hit" if mode == "sd" or hit else p.miss_kind
-            a = int(out.accepted[t, s])
+            a, proposed = int(out.accepted[t, s]), int(out.proposed[t, s])
+            j = k if a >= proposed else a  # every proposal accepted: a bonus (no exclusion)
             rank = (
-                int(sample_rank(self._rank_table(kind), a, out.rank_u[t, s])[0])
+                int(sample_rank(self._rank_table(kind), j, out.rank_u[t, s])[0])
                 if mode != "ar"
                 else 0
             )
             seqs.append(
                 SeqOutcome(
                     seq=int(out.seq_ids[s]),
-                    proposed=k,
+                    proposed=proposed,
                     accepted_len=a,
                     emitted_tokens=int(out.emitted[t, s]),
                     cache_hit=hit if mode == "ssd" else None,

@@ -1,0 +1,217 @@
+"""Fit the chance model to tallied traces: one ChancePoint per (temperature, rescale).
+
+Acceptance: the conditional rate per position, separately for cache-hit (and SD) proposals,
+jit proposals on missed rows and the fast speculator (``Tally.alpha``). Coverage: empirical
+tables c_j(F), F = 1..depth, from the bonus ranks of draft-proposed rows (hit and jit), one per
+position after a rejection and one for the bonus after full acceptance, plus the power law
+1 - c_j(F) = beta_j F^-r (one r shared by the rejection positions; its own beta and r for the
+bonus), fitted by weighted linear least squares on log(1 - c) (``scipy.optimize.lsq_linear``,
+beta <= 1, r > 0; weights 1 / the binomial standard error of the log). Positions with fewer
+than ``min_samples`` rows get the fitted law as their table. Never torch or the executor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import lsq_linear, minimize_scalar
+
+from ssdsim.calibrate.tally import Tally, coverage_table
+from ssdsim.profile import ChancePoint, Coverage
+
+R_MIN = 1e-3
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """1 - c_j(F) = betas[j] * F^-r, and the fit's residual (max |c_table - c_law| over rows)."""
+
+    betas: tuple[float, ...]
+    r: float
+    max_residual: float
+
+    def table(self, j: int, depth: int) -> np.ndarray:
+        f = np.arange(1, depth + 1, dtype=float)
+        return np.clip(1.0 - self.betas[min(j, len(self.betas) - 1)] * f ** (-self.r), 0.0, 1.0)
+
+
+def fit_power_law(tables: list[np.ndarray], counts: list[int]) -> PowerLaw:
+    """Shared-exponent power law for the miss chance of several positions' tables.
+
+    Positions without samples take the previous position's beta (0.5 for the first); a
+    position whose rows were all covered at F = 1 gets beta = 0.5 / its count.
+    """
+    rows, rhs = [], []
+    n_pos = len(tables)
+    for j, (cdf, n) in enumerate(zip(tables, counts, strict=True)):
+        for f, c in enumerate(cdf, start=1):
+            miss = 1.0 - c
+            if n == 0 or miss <= 0.0 or miss >= 1.0:
+                continue
+            w = np.sqrt(n * miss / (1.0 - miss))
+            row = np.zeros(n_pos + 1)
+            row[j], row[-1] = w, -w * np.log(f)
+            rows.append(row)
+            rhs.append(w * np.log(miss))
+    log_beta = np.full(n_pos, np.log(0.5))
+    r = 1.0
+    if rows:
+        lo = np.r_[np.full(n_pos, -50.0), R_MIN]
+        hi = np.r_[np.zeros(n_pos), 20.0]
+        res = lsq_linear(np.array(rows), np.array(rhs), bounds=(lo, hi))
+        log_beta, r = res.x[:-1], float(res.x[-1])
+    betas: list[float] = []
+    for j, (cdf, n) in enumerate(zip(tables, counts, strict=True)):
+        fitted = any(r_[j] != 0 for r_ in rows)
+        if fitted:
+            betas.append(float(np.exp(log_beta[j])))
+        elif n > 0 and cdf.size and cdf[0] >= 1.0:
+            betas.append(0.5 / n)
+        else:
+            betas.append(betas[-1] if betas else 0.5)
+    law = PowerLaw(tuple(betas), r, 0.0)
+    resid = [
+        float(np.max(np.abs(cdf - law.table(j, len(cdf)))))
+        for j, (cdf, n) in enumerate(zip(tables, counts, strict=True))
+        if n > 0 and cdf.size
+    ]
+    return PowerLaw(tuple(betas), r, max(resid, default=0.0))
+
+
+@dataclass(frozen=True)
+class PointFit:
+    """A fitted ChancePoint and what to print about it."""
+
+    point: ChancePoint
+    reject_law: PowerLaw | None
+    bonus_law: PowerLaw | None
+    reject_counts: tuple[int, ...]
+    bonus_count: int
+
+
+def _draft_ranks(tally: Tally) -> tuple[dict[int, list[int]], list[int]]:
+    reject: dict[int, list[int]] = {}
+    for kind in ("hit", "jit"):
+        for j, ranks in tally.reject_ranks[kind].items():
+            reject.setdefault(j, []).extend(ranks)
+    return reject, tally.bonus_ranks["hit"] + tally.bonus_ranks["jit"]
+
+
+def fit_coverage(
+    tally: Tally, depth: int, min_samples: int
+) -> tuple[Coverage, PowerLaw, PowerLaw, list[int], int] | None:
+    """Coverage tables and power laws from a tally's ranks (None when no ranks were recorded)."""
+    reject, bonus = _draft_ranks(tally)
+    if not tally.ranks_recorded or not (reject or bonus):
+        return None
+    deepest = max((max(r, default=0) for r in [*reject.values(), bonus]), default=0)
+    depth = max(1, min(depth, deepest))  # past the deepest recorded rank a table says nothing
+    positions = max(reject, default=-1) + 1
+    counts = [len(reject.get(j, [])) for j in range(positions)]
+    emp = [coverage_table(reject.get(j, []), depth) for j in range(positions)]
+    law = fit_power_law(emp, counts)
+    bonus_emp = coverage_table(bonus, depth)
+    blaw = fit_power_law([bonus_emp], [len(bonus)])
+    tables = tuple(
+        tuple(emp[j] if counts[j] >= min_samples else law.table(j, depth)) for j in range(positions)
+    )
+    bonus_table = tuple(bonus_emp if len(bonus) >= min_samples else blaw.table(0, depth))
+    cov = Coverage(
+        beta_reject=law.betas or (0.5,),
+        r=law.r,
+        beta_bonus=min(1.0, blaw.betas[0]),
+        r_bonus=blaw.r,
+        reject_tables=tables,
+        bonus_table=bonus_table,
+    )
+    return cov, law, blaw, counts, len(bonus)
+
+
+def fit_fast_coverage(tally: Tally, depth: int, min_samples: int) -> Coverage | None:
+    """Measured c_j(F) of fast-speculator rows by accepted length j (positions with enough rows;
+    the last such table stands for later ones), with a power law fitted to them."""
+    if not tally.ranks_recorded:
+        return None
+    ranks = tally.fast_ranks
+    js = [j for j in sorted(ranks) if len(ranks[j]) >= min_samples]
+    if not js:
+        return None
+    positions = max(js) + 1
+    emp, counts = [], []
+    for j in range(positions):
+        lower = [i for i in js if i <= j]
+        use = lower[-1] if lower else js[0]
+        emp.append(coverage_table(ranks[use], depth))
+        counts.append(len(ranks[use]))
+    law = fit_power_law(emp, counts)
+    return Coverage(
+        beta_reject=(min(1.0, max(law.betas or (0.5,))),),
+        r=law.r,
+        beta_bonus=min(1.0, max(law.betas or (0.5,))),
+        reject_tables=tuple(tuple(t) for t in emp),
+    )
+
+
+def _seq_estimate(alpha: tuple[float, ...], reached: list[int], passed: list[int]):
+    """Maximum-likelihood r of one sequence and its sampling variance (inverse curvature)."""
+    rej = 1.0 - np.array([alpha[min(i, len(alpha) - 1)] for i in range(len(reached))])
+    n, ok = np.asarray(reached, dtype=float), np.asarray(passed, dtype=float)
+    top = 1.0 / max(float(rej.max()), 1e-6)
+
+    def nll(r: float) -> float:
+        p = np.clip(rej * r, 1e-9, 1 - 1e-9)
+        return float(-(ok * np.log1p(-p) + (n - ok) * np.log(p)).sum())
+
+    r = float(minimize_scalar(nll, bounds=(0.01, top), method="bounded").x)
+    e = 1e-3 * max(r, 0.05)
+    curv = (nll(r + e) - 2 * nll(r) + nll(max(r - e, 1e-4))) / e**2
+    return r, (1.0 / curv if curv > 0 else 0.0)
+
+
+def fit_seq_spread(
+    alpha: tuple[float, ...], per_seq: dict, min_reached: int = 5
+) -> tuple[float, ...]:
+    """How sequences differ: per sequence (at least ``min_reached`` proposals judged) the
+    maximum-likelihood r of P(reject at j) = min(1, (1 - alpha[j]) r), shrunk toward their mean
+    by the share of their variance that sampling noise explains (so that a group of alike
+    sequences gets no spread from noise alone)."""
+    est = [
+        _seq_estimate(alpha, reached, passed)
+        for reached, passed in per_seq.values()
+        if reached and reached[0] >= min_reached
+    ]
+    if len(est) < 2:
+        return ()
+    r = np.array([x for x, _ in est])
+    between = float(r.var())
+    noise = float(np.mean([v for _, v in est]))
+    keep = max(0.0, 1.0 - noise / between) if between > 0 else 0.0
+    if keep == 0.0:
+        return ()
+    out = r.mean() + keep * (r - r.mean())
+    return tuple(sorted(round(float(x), 4) for x in np.maximum(out, 0.01)))
+
+
+def fit_point(
+    tally: Tally, temperature: float, rescale: float, depth: int = 32, min_samples: int = 30
+) -> PointFit | None:
+    """The ChancePoint of one group (None when it has no draft proposals, e.g. AR only)."""
+    alpha = tally.alpha("hit") or tally.alpha("jit")
+    if alpha is None:
+        return None
+    cov = fit_coverage(tally, depth, min_samples)
+    point = ChancePoint(
+        temperature=temperature,
+        rescale=rescale,
+        alpha=alpha,
+        alpha_after_miss=tally.alpha("jit"),
+        alpha_fast=tally.alpha("fast"),
+        coverage=cov[0] if cov else None,
+        samples=tally.seqsteps,
+        seq_spread=fit_seq_spread(alpha, tally.per_seq),
+        coverage_fast=fit_fast_coverage(tally, depth, min_samples),
+    )
+    if cov is None:
+        return PointFit(point, None, None, (), 0)
+    return PointFit(point, cov[1], cov[2], tuple(cov[3]), cov[4])

@@ -1,0 +1,92 @@
+"""The calibration's residual report: what was fitted, from how much data, and how well.
+
+Per (temperature, rescale): acceptance per position by proposer with sample counts; the
+coverage power laws and their largest gap to the empirical tables; per SSD trace the measured
+hit rate against the fitted model's stationary hit rate; the forward formulas' relative errors
+on their grids; the host work per step. Never torch or the executor.
+"""
+
+from __future__ import annotations
+
+from ssdsim.analytic import stationary_hit_rate
+from ssdsim.calibrate.core import Calibration
+from ssdsim.chance import chance_at
+from ssdsim.policy import Policy
+
+
+def _rates(values: tuple[float, ...] | None) -> str:
+    return "-" if not values else "[" + " ".join(f"{v:.3f}" for v in values) + "]"
+
+
+def hit_rate_checks(cal: Calibration) -> list[tuple[str, float, float]]:
+    """(trace, measured hit rate, predicted stationary hit rate) for every SSD trace."""
+    out = []
+    for path, trace in cal.traces.items():
+        s = trace.summary
+        if trace.header.policy.get("mode") != "ssd" or s is None or s.hit_rate is None:
+            continue
+        policy = Policy.from_dict(trace.header.policy)
+        t = float(trace.header.workload["temperature"])
+        at = chance_at(cal.profile.chance, t, policy.rescale)
+        miss = policy.fallback_for(int(trace.header.workload.get("batch_size", 1)))
+        out.append((path, s.hit_rate, stationary_hit_rate(at, policy, miss)[0]))
+    return out
+
+
+def format_report(cal: Calibration) -> str:
+    lines = [f"calibrated profile {cal.profile.name!r} from {len(cal.traces)} trace(s)"]
+    for f in cal.points:
+        p = f.point
+        lines.append(f"chance at T={p.temperature:g}, C={p.rescale:g} ({p.samples} sequence-steps)")
+        lines.append(f"  acceptance per position: hit {_rates(p.alpha)}")
+        lines.append(f"    jit {_rates(p.alpha_after_miss)}  fast {_rates(p.alpha_fast)}")
+        if f.reject_law is not None:
+            betas = " ".join(f"{b:.3f}" for b in f.reject_law.betas)
+            lines.append(
+                f"  coverage after a rejection: 1-c = beta_j F^-{f.reject_law.r:.3f}, beta [{betas}], "
+                f"rows per position {list(f.reject_counts)}, max |c - law| {f.reject_law.max_residual:.3f}"
+            )
+        if f.bonus_law is not None:
+            lines.append(
+                f"  coverage of the bonus: 1-c = {f.bonus_law.betas[0]:.3f} F^-{f.bonus_law.r:.3f}, "
+                f"{f.bonus_count} rows, max |c - law| {f.bonus_law.max_residual:.3f}"
+            )
+    for path, measured, predicted in hit_rate_checks(cal):
+        lines.append(f"hit rate {measured:.3f} measured, {predicted:.3f} predicted: {path}")
+    for role, fit in cal.forwards.items():
+        lat = fit.latency
+        lines.append(
+            f"{role} forward formula: {lat.fixed_s * 1e3:.3f} ms + {lat.token_s * 1e6:.1f} us/token "
+            f"+ {lat.attn_s * 1e9:.2f} ns/token/context + {lat.kv_s * 1e9:.2f} ns/context; "
+            f"relative error on the grid median {fit.median_rel_err:.1%}, max {fit.max_rel_err:.1%}"
+        )
+    if cal.costs is not None:
+        lines.append(
+            f"forward time scale from the traces (load while they ran): target x{cal.costs.target_scale:.3f}, "
+            f"draft x{cal.costs.draft_scale:.3f} (median; per cell: target "
+            + ", ".join(f"B{b}/{n}tok {v:.3f}" for (b, n), v in cal.costs.target_scales.items())
+            + "; draft "
+            + ", ".join(f"B{b} {v:.3f}" for (b, _), v in cal.costs.draft_scales.items())
+            + ")"
+        )
+    if cal.ssd is not None:
+
+        def _x(v: float | None) -> str:
+            return f"x{v:.3f}" if v is not None else "- (no traces to fit it)"
+
+        lines.append(
+            f"SSD draft tree time scale {_x(cal.ssd.tree_scale)}; at T > 0: draft chains "
+            f"{_x(cal.ssd.sampling_scale)}, tree sampling "
+            + (
+                f"{cal.ssd.tree_sample_row_s * 1e6:.1f} us per branch row and step"
+                if cal.ssd.tree_sample_row_s is not None
+                else "- (no T > 0 SSD trace)"
+            )
+        )
+    for name, o in cal.overheads.items():
+        med = ", ".join(f"B={b}: {v * 1e3:.3f}" for b, v in o.medians.items())
+        lines.append(
+            f"host work per {name} step: {o.fixed_s * 1e3:.3f} ms + {o.per_seq_s * 1e3:.3f} ms/seq "
+            f"({o.samples} steps; medians ms {med})"
+        )
+    return "\n".join(lines)

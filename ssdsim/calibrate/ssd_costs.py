@@ -1,0 +1,169 @@
+"""Cost calibration from SSD traces: what running the two devices at once adds, and sampling.
+
+SSD runs the target's verification while the draft computes beside it, and the two slow each
+other down (shared caches and memory bandwidth); requests and responses add host work. From
+the executor's SSD traces, after the forwards were scaled (``trace_costs``):
+
+- SSD host work per step (``Profile.mode_overheads["ssd"]``): a full-batch step, start to next
+  start, minus the modelled target forward (k+1 tokens), the draft's time on the critical path
+  (``draft_s``: jit or the fast speculator), the target's wait for the draft (``wait_s``) and
+  the modelled link messages. It holds the slower verification and the message handling.
+- draft tree scale (multiplies ``Profile.draft_tree``): per greedy SSD trace, the run summary's
+  mean glue + tree seconds per pre-speculation over the model's at the mean depth reached.
+- sampling scales, the draft's time at T > 0 over T = 0: ``Profile.draft_sampling_scale`` from
+  SD's drafting per step (same B and k); ``Profile.tree_sample_row_s``, seconds per branch row
+  and tree step, from SSD's tree time per step at T > 0 beyond the greedy model's.
+
+Only executor traces count (simulator traces run on the profile's own clock). Never torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from ssdsim import latency as lat
+from ssdsim.calibrate.latency_fit import OverheadFit, fit_overhead
+from ssdsim.calibrate.trace_costs import _prompt_lens, scaled
+from ssdsim.profile import Profile
+from ssdsim.trace import Trace
+
+
+@dataclass(frozen=True)
+class SsdCosts:
+    """What the SSD traces say (None: no trace to say it)."""
+
+    overhead: OverheadFit | None
+    tree_scale: float | None
+    sampling_scale: float | None
+    tree_sample_row_s: float | None
+
+
+def _executor(traces: dict[str, Trace], mode: str) -> list[Trace]:
+    return [
+        t
+        for t in traces.values()
+        if t.header.source == "executor" and t.header.policy.get("mode") == mode and t.steps
+    ]
+
+
+def _temperature(t: Trace) -> float:
+    return float(t.header.workload.get("temperature", 0.0))
+
+
+def host_samples(profile: Profile, trace: Trace) -> list[tuple[int, float]]:
+    """(batch, seconds of SSD host work) per full-batch step of one SSD trace."""
+    pol, wl = trace.header.policy, trace.header.workload
+    k, batch = int(pol["k"]), int(wl.get("batch_size", 1))
+    context = _prompt_lens(trace)
+    req = lat.link_s(profile.link, lat.request_bytes(batch))
+    resp = lat.link_s(
+        profile.link,
+        lat.response_bytes(
+            batch, k, profile.vocab_size, profile.dist_bytes, _temperature(trace) > 0
+        ),
+    )
+    out = []
+    steps = trace.steps
+    for i, s in enumerate(steps[:-1]):
+        nxt = steps[i + 1]
+        if len(s.seqs) == batch and {o.seq for o in nxt.seqs} <= {o.seq for o in s.seqs}:
+            ctx = sum(context[o.seq] for o in s.seqs) / batch
+            fwd = lat.forward_s(profile.target, batch, k + 1, ctx + k + 1)
+            rest = s.draft_s + s.wait_s + req + resp  # draft_s: jit or the fast speculator
+            out.append((batch, nxt.t_start_s - s.t_start_s - fwd - rest))
+        for o in s.seqs:
+            context[o.seq] += o.emitted_tokens
+    return out
+
+
+def _mean_context(trace: Trace) -> float:
+    lo, hi = trace.header.workload.get("prompt_len_tokens", (0, 0))
+    out = trace.header.workload.get("output_len_tokens", (0, 0))
+    return (lo + hi) / 2 + (out[0] + out[1]) / 4
+
+
+def prespec_ratio(profile: Profile, trace: Trace) -> tuple[float, float] | None:
+    """(measured, modelled) seconds of one pre-speculation at the trace's mean depth, or None."""
+    extra = trace.summary.extra if trace.summary is not None else {}
+    glue, tree = extra.get("draft_glue_mean_s"), extra.get("draft_tree_mean_s")
+    depth = extra.get("draft_tree_depth_mean")
+    if not glue or not tree or not depth:
+        return None
+    pol = trace.header.policy
+    k, batch = int(pol["k"]), int(trace.header.workload.get("batch_size", 1))
+    budget = sum(pol["fan_out"])
+    g, t = lat.prespec_parts_s(profile, batch, k, budget, _mean_context(trace))
+    return glue + tree, float(g + t * depth / k)
+
+
+def fit_tree_scale(profile: Profile, traces: list[Trace]) -> float | None:
+    """Median over greedy SSD traces of the tree's measured / modelled seconds (glue as modelled)."""
+    ratios = []
+    for t in traces:
+        r = prespec_ratio(profile, t) if _temperature(t) == 0 else None
+        if r is None:
+            continue
+        pol = t.header.policy
+        k, batch = int(pol["k"]), int(t.header.workload.get("batch_size", 1))
+        glue, _ = lat.prespec_parts_s(profile, batch, k, sum(pol["fan_out"]), _mean_context(t))
+        if r[1] > glue:
+            ratios.append((r[0] - glue) / (r[1] - glue))
+    return float(np.median(ratios)) if ratios else None
+
+
+def _sd_draft_by_temperature(traces: list[Trace]) -> dict[tuple[int, int], dict[bool, float]]:
+    out: dict[tuple[int, int], dict[bool, float]] = defaultdict(dict)
+    for t in traces:
+        key = (int(t.header.workload.get("batch_size", 1)), int(t.header.policy.get("k", 0)))
+        out[key][_temperature(t) > 0] = statistics.median(s.draft_s for s in t.steps)
+    return out
+
+
+def fit_sampling_scale(sd: list[Trace]) -> float | None:
+    """Median ratio of SD's drafting seconds at T > 0 to T = 0 (same B and k)."""
+    ratios = [
+        v[True] / v[False]
+        for v in _sd_draft_by_temperature(sd).values()
+        if True in v and False in v and v[False] > 0
+    ]
+    return float(np.median(ratios)) if ratios else None
+
+
+def fit_tree_sample_row_s(profile: Profile, ssd: list[Trace]) -> float | None:
+    """Median over SSD traces at T > 0 of (tree seconds per step - modelled) / (B * M), >= 0.
+
+    ``profile``'s draft tree must already carry the greedy traces' tree scale.
+    """
+    rows = []
+    for t in ssd:
+        extra = t.summary.extra if t.summary is not None else {}
+        tree, depth = extra.get("draft_tree_mean_s"), extra.get("draft_tree_depth_mean")
+        if _temperature(t) == 0 or not tree or not depth:
+            continue
+        pol = t.header.policy
+        k, batch = int(pol["k"]), int(t.header.workload.get("batch_size", 1))
+        budget = sum(pol["fan_out"])
+        _, model = lat.prespec_parts_s(profile, batch, k, budget, _mean_context(t))
+        rows.append((tree / depth - float(model) / k) / (batch * budget))
+    return max(float(np.median(rows)), 0.0) if rows else None
+
+
+def fit_ssd_costs(profile: Profile, traces: dict[str, Trace]) -> SsdCosts:
+    """SSD host work and the draft's scales, on ``profile`` as scaled so far (forwards)."""
+    ssd, sd = _executor(traces, "ssd"), _executor(traces, "sd")
+    samples = [x for t in ssd for x in host_samples(profile, t)]
+    tree_scale = fit_tree_scale(profile, ssd)
+    treed = profile
+    if tree_scale is not None and profile.draft_tree is not None:
+        treed = dataclasses.replace(profile, draft_tree=scaled(profile.draft_tree, tree_scale))
+    return SsdCosts(
+        overhead=fit_overhead(samples) if samples else None,
+        tree_scale=tree_scale,
+        sampling_scale=fit_sampling_scale(sd),
+        tree_sample_row_s=fit_tree_sample_row_s(treed, ssd),
+    )

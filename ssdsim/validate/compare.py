@@ -1,0 +1,151 @@
+"""Predicted against measured: simulate each measured point on the same workload, and the errors.
+
+``predict`` simulates a point's policy on the workload its trace header records (prompts, output
+length, batch size, temperature, seed), averaged over ``seeds`` simulator seeds. ``compare``
+turns cached records into table rows (measured: the median over repeats) and the summary:
+``median_abs_error`` and ``max_abs_error`` of the relative throughput error (predicted /
+measured - 1, per sequence tokens/s), the same for the speedup over AR at the same (B, T) (a
+ratio within one pass: the machine's slow drifts cancel) and for the hit rate (absolute, SSD
+points only).
+Never torch or the executor.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from ssdsim._schema import SchemaError
+from ssdsim.policy import Policy
+from ssdsim.profile import Profile
+from ssdsim.simulator import simulate
+from ssdsim.trace import iter_records
+from ssdsim.workload import Workload
+
+
+def trace_workload(trace_path: str) -> Workload:
+    """The workload a trace's header records (the first record of the file)."""
+    kind, rec = next(iter_records(trace_path))
+    if kind != "header":
+        raise SchemaError(f"{trace_path}: the first record is a {kind}, expected the header")
+    return Workload.from_dict(rec["workload"])
+
+
+def predict(profile: Profile, policy: Policy, workload: Workload, seeds: int = 4) -> dict[str, Any]:
+    """Mean simulated tokens/s (per sequence and for the batch) and hit rate over ``seeds`` seeds."""
+    runs = [simulate(profile, policy, workload, seed=workload.seed + i) for i in range(seeds)]
+    hits = [r.hit_rate for r in runs if r.hit_rate is not None]
+    return {
+        "tokens_per_s": statistics.fmean(r.tokens_per_s for r in runs),
+        "batch_tokens_per_s": statistics.fmean(r.batch_tokens_per_s for r in runs),
+        "hit_rate": statistics.fmean(hits) if hits else None,
+        "tokens_per_step": statistics.fmean(r.tokens_per_step for r in runs),
+    }
+
+
+def _median(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str, Any]:
+    """One table row from the repeats of a point."""
+    first = records[0]
+    policy = Policy.from_dict(first["policy"])
+    pred = predict(profile, policy, trace_workload(first["trace"]), seeds)
+    meas = {
+        n: _median([r["measured"].get(n) for r in records])
+        for n in ("tokens_per_s", "batch_tokens_per_s", "hit_rate", "tokens_per_step")
+    }
+    err = pred["tokens_per_s"] / meas["tokens_per_s"] - 1.0 if meas["tokens_per_s"] else None
+    hit_err = (
+        pred["hit_rate"] - meas["hit_rate"]
+        if pred["hit_rate"] is not None and meas["hit_rate"] is not None
+        else None
+    )
+    return {
+        "key": first["key"].rsplit("_r", 1)[0],
+        "label": first["label"],
+        "mode": policy.mode,
+        "batch_size": first["batch_size"],
+        "temperature": first["temperature"],
+        "repeats": len(records),
+        "measured": meas,
+        "predicted": pred,
+        "error": err,
+        "hit_rate_error": hit_err,
+        "load_avg_1m": statistics.fmean(sum(r["load_avg_1m"]) / 2 for r in records),
+        "foreign_cores": _median([r.get("foreign_cores") for r in records]),
+    }
+
+
+def add_speedup_errors(rows: list[dict[str, Any]]) -> None:
+    """Each SD/SSD row's error on its speedup over AR at the same (B, T) (``speedup_error``).
+
+    A ratio of two runs of the same pass: slow drifts of the machine's speed cancel out.
+    """
+
+    def at(r: dict[str, Any]) -> tuple:
+        return r.get("batch_size"), r.get("temperature")
+
+    ar = {at(r): r for r in rows if r.get("mode") == "ar"}
+    for r in rows:
+        base = ar.get(at(r))
+        r["speedup_error"] = None
+        if r.get("mode") != "ar" and base is not None and r["measured"]["tokens_per_s"]:
+            pred = r["predicted"]["tokens_per_s"] / base["predicted"]["tokens_per_s"]
+            meas = r["measured"]["tokens_per_s"] / base["measured"]["tokens_per_s"]
+            r["speedup_error"] = pred / meas - 1.0
+
+
+def _stats(values: list[float]) -> tuple[float | None, float | None]:
+    return (statistics.median(values), max(values)) if values else (None, None)
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median and max absolute errors (throughput and speedup: relative; hit rate: absolute)."""
+    add_speedup_errors(rows)
+    errs = _stats([abs(r["error"]) for r in rows if r["error"] is not None])
+    hits = _stats([abs(r["hit_rate_error"]) for r in rows if r["hit_rate_error"] is not None])
+    ups = _stats([abs(r["speedup_error"]) for r in rows if r.get("speedup_error") is not None])
+    return {
+        "points": len(rows),
+        "median_abs_error": errs[0],
+        "max_abs_error": errs[1],
+        "hit_rate_median_abs_error": hits[0],
+        "hit_rate_max_abs_error": hits[1],
+        "speedup_median_abs_error": ups[0],
+        "speedup_max_abs_error": ups[1],
+    }
+
+
+def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
+    head = f"{'point':44s} {'measured':>9s} {'predicted':>9s} {'error':>7s} {'speedup':>7s}  {'hit meas':>8s} {'hit pred':>8s} {'other':>5s}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        m, p = r["measured"], r["predicted"]
+        hm = f"{m['hit_rate']:.3f}" if m["hit_rate"] is not None else "-"
+        hp = f"{p['hit_rate']:.3f}" if p["hit_rate"] is not None else "-"
+        err = f"{r['error']:+.1%}" if r["error"] is not None else "-"
+        up = f"{r['speedup_error']:+.1%}" if r.get("speedup_error") is not None else "-"
+        other = f"{r['foreign_cores']:.2f}" if r.get("foreign_cores") is not None else "-"
+        lines.append(
+            f"{r['label']:44s} {m['tokens_per_s']:9.1f} {p['tokens_per_s']:9.1f} {err:>7s} {up:>7s}  {hm:>8s} {hp:>8s} {other:>5s}"
+        )
+    s = summary
+    if s["median_abs_error"] is not None:
+        lines.append(
+            f"throughput (tokens/s per sequence): median |error| {s['median_abs_error']:.1%}, max {s['max_abs_error']:.1%} over {s['points']} points"
+        )
+    if s.get("speedup_median_abs_error") is not None:
+        lines.append(
+            f"speedup over AR at the same (B, T), same pass: median |error| {s['speedup_median_abs_error']:.1%}, max {s['speedup_max_abs_error']:.1%}"
+        )
+    if s["hit_rate_median_abs_error"] is not None:
+        lines.append(
+            f"hit rate: median |error| {s['hit_rate_median_abs_error']:.3f}, max {s['hit_rate_max_abs_error']:.3f} (absolute)"
+        )
+    lines.append(
+        "(tokens/s per sequence, measured: median over repeats; other: cores used by other processes during the run)"
+    )
+    return "\n".join(lines)

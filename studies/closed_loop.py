@@ -1,0 +1,111 @@
+"""The whole loop on a real model pair: profile -> traces -> calibrate -> validate -> optimize -> run.
+
+    python studies/closed_loop.py --pair embedded --out out/loop            # everything (~1-2 h)
+    python studies/closed_loop.py --pair embedded --out out/loop --stages calibrate,validate
+    python studies/closed_loop.py --pair smoke --prompts smoke8 --quick --out /tmp/loop   # minutes
+
+Stages (each resumes from what ``--out`` already holds; rerun a stage by deleting its output):
+  profile    python -m executor.profile -> latency.json
+  traces     calibration runs (AR, SD, SSD at a few points) on the calibration prompts, which are
+             disjoint from the validation prompts -> calib/*.jsonl
+  calibrate  python -m ssdsim.calibrate calib/*.jsonl --latency latency.json -> calibrated.json
+  validate   python -m ssdsim.validate on the grid, validation prompts -> validate/validation.json
+  optimize   python -m ssdsim.optimize --profile calibrated.json at B=1, T=0 -> optimize/policy.json
+  run        the optimizer's policy, the paper default (k=7, uniform 3, jit) and the best measured
+             grid points (any mode; SSD), run for real and interleaved ``--repeats`` times
+             -> closed_loop.json
+  preset     (not in the default stages) the calibrated profile as ssdsim/presets/<pair>-cpu-calibrated.json
+Prints each stage's table; ``--results DIR`` copies the small outputs that studies/make_figures.py
+reads (validation.json, closed_loop.json, timeline.jsonl, calibrated.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "studies")]
+
+import loop_stages as st  # noqa: E402
+
+STAGES = ("profile", "traces", "calibrate", "validate", "optimize", "run", "preset")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pair", default="embedded")
+    ap.add_argument(
+        "--prompts",
+        default="code64",
+        help="prompt set split into calibration and validation prompts",
+    )
+    ap.add_argument("--out", type=Path, default=ROOT / "out" / "loop")
+    ap.add_argument("--stages", default=",".join(STAGES[:-1]))
+    ap.add_argument("--num-prompts", type=int, default=8, help="prompts per run (default 8)")
+    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument(
+        "--repeats", type=int, default=2, help="validation passes and closed-loop runs per policy"
+    )
+    ap.add_argument("--n-trials", type=int, default=300, help="optimizer trials")
+    ap.add_argument(
+        "--k-max",
+        type=int,
+        default=8,
+        help="largest lookahead the optimizer tries (default 8: the calibration traces' deepest)",
+    )
+    ap.add_argument("--quick", action="store_true", help="tiny grid and runs (plumbing check)")
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="seconds each run waits at most for a quiet machine (0: never); default 60",
+    )
+    ap.add_argument("--retries", type=int, default=1, help="reruns of a disturbed run")
+    ap.add_argument(
+        "--profile-args",
+        default="",
+        help="extra python -m executor.profile flags, e.g. '--batch-sizes 1,2,4 --rounds 5'",
+    )
+    ap.add_argument("--results", type=Path, help="copy the small outputs for make_figures here")
+    args = ap.parse_args(argv)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        ap.error(f"--stages: unknown {bad}; expected a subset of {','.join(STAGES)}")
+    cfg = st.LoopConfig(
+        pair=args.pair,
+        prompts=args.prompts,
+        out=args.out,
+        num_prompts=2 if args.quick else args.num_prompts,
+        max_new_tokens=16 if args.quick else args.max_new_tokens,
+        repeats=1 if args.quick else args.repeats,
+        n_trials=30 if args.quick else args.n_trials,
+        quick=args.quick,
+        quiet_wait_s=0.0 if args.quick else args.quiet_wait,
+        retries=0 if args.quick else args.retries,
+        profile_args=tuple(args.profile_args.split()),
+        k_max=args.k_max,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    st.split_prompts(cfg)
+    for stage in stages:
+        print(f"\n== {stage} ==", flush=True)
+        getattr(st, f"stage_{stage}")(cfg)
+    if args.results:
+        args.results.mkdir(parents=True, exist_ok=True)
+        for src, name in st.result_files(cfg):
+            if src.is_file():
+                shutil.copyfile(src, args.results / name)
+                print(f"copied {src} -> {args.results / name}")
+    summary = args.out / "closed_loop.json"
+    if summary.is_file():
+        print(json.dumps(json.loads(summary.read_text())["verdict"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""The stages of studies/closed_loop.py (see its docstring): each reads and writes under cfg.out.
+
+The executor always runs in subprocesses (``python -m executor.run``, ``python -m
+executor.profile``), one run at a time, so that its two processes have the machine's two cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ssdsim.calibrate.cli import main as calibrate_main
+from ssdsim.optimize.cli import main as optimize_main
+from ssdsim.policy import Policy, paper_default, uniform_ssd
+from ssdsim.profile import load_profile
+from ssdsim.trace import read_trace
+from ssdsim.validate.cli import main as validate_main
+from ssdsim.validate.grid import Point
+from ssdsim.validate.runner import ROOT, RunSettings, measure
+from ssdsim.workload import Workload, read_prompt_records
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    pair: str
+    prompts: str
+    out: Path
+    num_prompts: int
+    max_new_tokens: int
+    repeats: int
+    n_trials: int
+    quick: bool = False
+    quiet_wait_s: float = 60.0  # per run: wait this long at most for a quiet machine (0: never)
+    retries: int = 1  # reruns of a run other processes disturbed
+    profile_args: tuple[str, ...] = ()  # extra python -m executor.profile flags (grid axes)
+    k_max: int = 8  # the optimizer searches the lookaheads the calibration traces cover
+
+    @property
+    def valid_prompts(self) -> Path:
+        return self.out / "prompts_valid.jsonl"
+
+    @property
+    def calib_prompts(self) -> Path:
+        return self.out / "prompts_calib.jsonl"
+
+    @property
+    def profile(self) -> Path:
+        return self.out / "calibrated.json"
+
+    @property
+    def grid_profile(self) -> Path:
+        """The first calibration's profile: it sets the grid's geometric fan-outs for good."""
+        return self.out / "grid_profile.json"
+
+    def settings(self, prompts: Path) -> RunSettings:
+        return RunSettings(
+            self.pair,
+            str(prompts),
+            self.num_prompts,
+            self.max_new_tokens,
+            quiet_cores=0.5 if self.quiet_wait_s > 0 else None,
+            retries=self.retries,
+            quiet_timeout_s=self.quiet_wait_s,
+        )
+
+
+def split_prompts(cfg: LoopConfig) -> None:
+    """Validation prompts from the set's first half, calibration prompts from its second half.
+
+    Each file holds the half's first ``num_prompts`` prompts; a file is never shortened (traces
+    already made read their prompt lengths from it; runs take the first ``num_prompts``).
+    """
+    recs = read_prompt_records(cfg.prompts)
+    half = len(recs) // 2
+    for path, part in ((cfg.valid_prompts, recs[:half]), (cfg.calib_prompts, recs[half:])):
+        lines = [json.dumps(r) for r in part[: cfg.num_prompts]]
+        old = path.read_text().splitlines() if path.is_file() else []
+        if len(old) < len(lines):
+            path.write_text("\n".join(lines) + "\n")
+
+
+def _ssd_available() -> bool:
+    proc = subprocess.run(
+        [sys.executable, "-m", "executor.run", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
+    return "ssd" in proc.stdout
+
+
+def stage_profile(cfg: LoopConfig) -> None:
+    out = cfg.out / "latency.json"
+    if out.is_file():
+        print(f"{out} exists")
+        return
+    argv = [sys.executable, "-m", "executor.profile", "--pair", cfg.pair, "-o", str(out)]
+    argv += ["--quick"] if cfg.quick else list(cfg.profile_args)
+    subprocess.run(argv, check=True, cwd=ROOT)
+
+
+def calibration_points(ssd: bool) -> list[Point]:
+    """Runs whose traces calibrate: AR and SD at B 1 and 4, T 0 and 1 (SD also at k=8 and B=4,
+    for the acceptance of deep positions); SSD jit, fast and C < 1 (and k=8 jit: cut trees)."""
+    pts = [Point(Policy(mode="ar"), b, 0.0) for b in (1, 4)]
+    pts += [Point(Policy(mode="sd", k=4), b, t) for b in (1, 4) for t in (0.0, 1.0)]
+    pts += [Point(Policy(mode="sd", k=8), 4, t) for t in (0.0, 1.0)]
+    if ssd:
+        pts += [
+            Point(uniform_ssd(4, 3, "jit"), 1, 0.0, "uniform"),
+            Point(uniform_ssd(4, 3, "fast"), 4, 0.0, "uniform"),
+            Point(uniform_ssd(4, 3, "jit"), 1, 1.0, "uniform"),
+            Point(uniform_ssd(4, 3, "fast"), 4, 1.0, "uniform"),
+            Point(uniform_ssd(4, 3, "jit", rescale=0.5), 1, 1.0, "uniform"),
+            Point(uniform_ssd(8, 3, "jit"), 1, 0.0, "uniform"),
+            Point(uniform_ssd(8, 3, "fast"), 1, 0.0, "uniform"),
+        ]
+    return pts
+
+
+def stage_traces(cfg: LoopConfig) -> None:
+    ssd = _ssd_available()
+    if not ssd:
+        print("executor.run has no --mode ssd yet: calibrating from AR and SD traces only")
+    for p in calibration_points(ssd):
+        rec = measure(p, cfg.settings(cfg.calib_prompts), cfg.out / "calib")
+        print(
+            f"{p.label:40s} {rec['measured']['tokens_per_s']:8.1f} tokens/s  other processes {rec['foreign_cores'] or 0:.2f} cores"
+        )
+
+
+def stage_calibrate(cfg: LoopConfig) -> None:
+    traces = sorted(str(p) for p in (cfg.out / "calib" / "traces").glob("*.jsonl"))
+    lat = cfg.out / "latency.json"
+    argv = [*traces, "-o", str(cfg.profile), "--name", f"{cfg.pair}-calibrated"]
+    if lat.is_file():
+        argv += ["--latency", str(lat)]
+    if calibrate_main(argv) != 0:
+        raise SystemExit("calibration failed")
+    if not cfg.grid_profile.is_file():  # the first calibration fixes the validation grid
+        shutil.copyfile(cfg.profile, cfg.grid_profile)
+
+
+def stage_validate(cfg: LoopConfig) -> None:
+    argv = ["--profile", str(cfg.profile), "--pair", cfg.pair, "--prompts", str(cfg.valid_prompts)]
+    if cfg.grid_profile.is_file():
+        argv += ["--grid-profile", str(cfg.grid_profile)]
+    argv += ["--max-new-tokens", str(cfg.max_new_tokens), "--out", str(cfg.out / "validate")]
+    argv += ["--num-prompts", str(cfg.num_prompts)]
+    argv += ["--repeats", str(cfg.repeats), "--quiet-wait", f"{cfg.quiet_wait_s:g}"]
+    argv += ["--retries", str(cfg.retries)]
+    if cfg.quick:
+        argv.append("--quick")
+    if not _ssd_available():
+        argv += ["--modes", "ar,sd"]
+    if validate_main(argv) != 0:
+        raise SystemExit("validation failed")
+
+
+def workload(cfg: LoopConfig, batch_size: int = 1, temperature: float = 0.0) -> Workload:
+    n = min(cfg.num_prompts, len(read_prompt_records(str(cfg.valid_prompts))))
+    return Workload(
+        batch_size=batch_size,
+        temperature=temperature,
+        output_len_tokens=cfg.max_new_tokens,
+        prompts=str(cfg.valid_prompts),
+        num_prompts=n,
+        name="loop-valid",
+    )
+
+
+def stage_optimize(cfg: LoopConfig) -> None:
+    for t in (0.0, 1.0):
+        wl_path = workload(cfg, 1, t).save(cfg.out / f"workload_t{t:g}.json")
+        out = cfg.out / f"optimize_t{t:g}"
+        argv = [
+            "--profile",
+            str(cfg.profile),
+            "--workload",
+            str(wl_path),
+            "--n-trials",
+            str(cfg.n_trials),
+            "--k-max",
+            str(cfg.k_max),
+        ]
+        argv += [
+            "--out",
+            str(out),
+            "--storage",
+            str(cfg.out / "optuna.journal"),
+            "--quiet",
+            "--no-plots",
+        ]
+        if optimize_main(argv) != 0:
+            raise SystemExit("optimizer failed")
+
+
+def _best_grid_point(cfg: LoopConfig, mode: str | None = None) -> Point:
+    """The grid point (B=1, T=0; of ``mode`` if given) with the best measured tokens/s.
+
+    Read from the validation's cached records (``validate/points``), median over repeats.
+    """
+    by_key: dict[str, list[dict]] = {}
+    for path in sorted((cfg.out / "validate" / "points").glob("*_r*.json")):
+        rec = json.loads(path.read_text())
+        if rec["batch_size"] == 1 and rec["temperature"] == 0.0:
+            if mode is None or rec["policy"]["mode"] == mode:
+                by_key.setdefault(rec["key"].rsplit("_r", 1)[0], []).append(rec)
+    if not by_key:
+        raise SystemExit(f"no validation records at B=1, T=0 under {cfg.out / 'validate'}")
+    best = max(by_key.values(), key=_median)
+    shape = "uniform" if "_uniform_" in best[0]["key"] else "geometric"
+    return Point(Policy.from_dict(best[0]["policy"]), 1, 0.0, shape)
+
+
+def _median(recs: list[dict], name: str = "tokens_per_s") -> float:
+    return statistics.median(r["measured"][name] for r in recs)
+
+
+def stage_run(cfg: LoopConfig) -> None:
+    chosen = Policy.load(cfg.out / "optimize_t0" / "policy.json")
+    hot = Policy.load(cfg.out / "optimize_t1" / "policy.json")
+    pts = {
+        "chosen": Point(chosen, 1, 0.0, "optimized"),
+        "paper_default": Point(paper_default(), 1, 0.0, "uniform"),
+        "best_grid": _best_grid_point(cfg),
+        "ar": Point(Policy(mode="ar"), 1, 0.0),
+        "ar_t1": Point(Policy(mode="ar"), 1, 1.0),
+        "chosen_t1": Point(hot, 1, 1.0, "optimized"),
+    }
+    best_ssd = _best_grid_point(cfg, "ssd")
+    if best_ssd.key != pts["best_grid"].key:
+        pts["best_ssd_grid"] = best_ssd
+    if hot.mode == "ssd" and hot.rescale != 1.0:  # the same policy without Saguaro sampling
+        pts["chosen_t1_c1"] = Point(dataclasses.replace(hot, rescale=1.0), 1, 1.0, "optimized")
+    recs: dict[str, list[dict]] = {n: [] for n in pts}
+    settings = cfg.settings(cfg.valid_prompts)
+    for r in range(cfg.repeats):
+        for name, p in pts.items():
+            recs[name].append(measure(p, settings, cfg.out / "closed", r))
+    summary = _closed_summary(cfg, pts, recs)
+    (cfg.out / "closed_loop.json").write_text(json.dumps(summary, indent=1))
+    _write_timeline(recs["chosen"][0]["trace"], cfg.out / "timeline.jsonl")
+    for name, row in summary["runs"].items():
+        print(
+            f"{name:14s} {row['policy']:60s} measured {row['tokens_per_s']:8.1f}  predicted {row['predicted_tokens_per_s']:8.1f}"
+        )
+    print(json.dumps(summary["verdict"], indent=1))
+
+
+def _closed_summary(
+    cfg: LoopConfig, pts: dict[str, Point], recs: dict[str, list[dict]]
+) -> dict[str, Any]:
+    from ssdsim.validate.compare import predict, trace_workload
+
+    prof = load_profile(cfg.profile)
+    runs = {}
+    for name, p in pts.items():
+        pred = predict(prof, p.policy, trace_workload(recs[name][0]["trace"]))
+        runs[name] = {
+            "policy": p.policy.label(),
+            "policy_json": p.policy.to_dict(),
+            "temperature": p.temperature,
+            "tokens_per_s": _median(recs[name]),
+            "all_tokens_per_s": [r["measured"]["tokens_per_s"] for r in recs[name]],
+            "hit_rate": recs[name][0]["measured"].get("hit_rate"),
+            "predicted_tokens_per_s": pred["tokens_per_s"],
+            "foreign_cores": [r.get("foreign_cores") for r in recs[name]],
+        }
+    ssd_name = "best_ssd_grid" if "best_ssd_grid" in runs else "best_grid"
+    c, best, best_ssd, paper = (
+        runs[n]["tokens_per_s"] for n in ("chosen", "best_grid", ssd_name, "paper_default")
+    )
+    verdict = {
+        "chosen_over_best_grid": c / best,
+        "chosen_over_best_ssd_grid": c / best_ssd,
+        "chosen_over_paper_default": c / paper,
+        "within_2pct_of_best_grid": c >= 0.98 * best,
+        "within_2pct_of_best_ssd_grid": c >= 0.98 * best_ssd,
+        "faster_than_paper_default": c > paper,
+    }
+    hot = runs["chosen_t1"]["policy_json"]
+    saguaro = (  # only an SSD policy samples with Saguaro's rescale
+        [
+            {
+                "temperature": 1.0,
+                "rescale": hot["rescale"],
+                "speedup_vs_ar": runs["chosen_t1"]["tokens_per_s"] / runs["ar_t1"]["tokens_per_s"],
+            }
+        ]
+        if hot["mode"] == "ssd"
+        else []
+    )
+    return {
+        "chosen": runs["chosen"] | {"policy": pts["chosen"].policy.to_dict()},
+        "runs": runs,
+        "verdict": verdict,
+        "saguaro": saguaro,
+    }
+
+
+def _write_timeline(trace_path: str, out: Path, steps: int = 40) -> None:
+    """The first steps of a trace (header, steps, no summary): small enough to commit."""
+    lines = Path(trace_path).read_text().splitlines()
+    out.write_text("\n".join(lines[: steps + 1]) + "\n")
+    read_trace(out)  # still a valid trace
+
+
+def stage_preset(cfg: LoopConfig) -> None:
+    """Ship the calibrated profile as the preset ``<pair>-cpu-calibrated`` (provenance kept)."""
+    prof = load_profile(cfg.profile)
+    name = f"{cfg.pair}-cpu-calibrated"
+    prov = {**prof.provenance, "loop": {"out": str(cfg.out), "command": "studies/closed_loop.py"}}
+    desc = (
+        f"The {cfg.pair} pair on this project's 2-core CPU machine (one torch thread per process, "
+        "each on its own core), calibrated by studies/closed_loop.py: latency grids from "
+        "python -m executor.profile, scaled to the executor traces' load; acceptance, coverage "
+        "and per-sequence spread from executor traces on held-out prompts (calibration half of "
+        f"{cfg.prompts}). {prof.description}"
+    )
+    out = ROOT / "ssdsim" / "presets" / f"{name}.json"
+    dataclasses.replace(prof, name=name, description=desc, provenance=prov).save(out)
+    print(f"wrote preset {out}")
+
+
+def result_files(cfg: LoopConfig) -> list[tuple[Path, str]]:
+    return [
+        (cfg.out / "validate" / "validation.json", "validation.json"),
+        (cfg.out / "closed_loop.json", "closed_loop.json"),
+        (cfg.out / "timeline.jsonl", "timeline.jsonl"),
+        (cfg.profile, "calibrated.json"),
+        (cfg.out / "latency.json", "latency.json"),
+    ]

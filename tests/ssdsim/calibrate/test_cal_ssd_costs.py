@@ -1,0 +1,84 @@
+"""Calibration of what SSD adds (host work per step) and of per-sequence acceptance spread.
+
+Simulated traces relabelled as executor traces (the SSD cost fits read executor traces only):
+the simulator's SSD step is link + wait + jit + link + fast + target forward + SSD host work,
+so the fit must recover the host work exactly. A pair whose sequences differ in acceptance must
+give a spread whose ratio between its groups matches the truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from ssdsim import ChancePoint, Coverage, Policy, Workload, read_trace, uniform_ssd
+from ssdsim.calibrate import calibrate
+from ssdsim.calibrate.ssd_costs import fit_ssd_costs
+from ssdsim.simulator import simulate
+
+WL = Workload(batch_size=2, output_len_tokens=120, prompt_len_tokens=(60, 90), num_prompts=6)
+
+
+def _as_executor(path: Path) -> Path:
+    lines = path.read_text().splitlines()
+    head = json.loads(lines[0])
+    head["source"] = "executor"
+    path.write_text("\n".join([json.dumps(head), *lines[1:]]) + "\n")
+    return path
+
+
+def test_ssd_host_work_recovered(make_toy, tmp_path):
+    prof = make_toy(mode_overheads={"ssd": (2.5e-3, 0.0), "sd": (1e-4, 1e-5)})
+    paths = []
+    for i, pol in enumerate((uniform_ssd(3, 2, "jit"), uniform_ssd(4, 2, "fast"))):
+        p = tmp_path / f"ssd{i}.jsonl"
+        simulate(prof, pol, dataclasses.replace(WL, seed=i), trace_path=p)
+        paths.append(_as_executor(p))
+    traces = {str(p): read_trace(p) for p in paths}
+    fit = fit_ssd_costs(prof, traces).overhead
+    assert fit is not None
+    assert fit.at(2) == pytest.approx(2.5e-3, rel=1e-6)
+
+
+def _spread_profile(make_toy, spread: tuple[float, ...]):
+    point = ChancePoint(
+        temperature=0.0,
+        rescale=1.0,
+        alpha=(0.8,),
+        coverage=Coverage(beta_reject=(0.3,), beta_bonus=0.25),
+        seq_spread=spread,
+    )
+    toy = make_toy()
+    return dataclasses.replace(toy, chance=dataclasses.replace(toy.chance, points=(point,)))
+
+
+def _per_seq_accepted(path: Path) -> list[float]:
+    acc: dict[int, list[int]] = {}
+    for s in read_trace(path).steps:
+        for o in s.seqs:
+            acc.setdefault(o.seq, []).append(o.accepted_len)
+    return [statistics.fmean(v) for v in acc.values()]
+
+
+def test_sequences_differ_with_a_spread_and_calibration_finds_it(make_toy, tmp_path):
+    wl = Workload(batch_size=1, output_len_tokens=300, prompt_len_tokens=50, num_prompts=12)
+    pol = Policy(mode="sd", k=4)
+    alike, apart = tmp_path / "alike.jsonl", tmp_path / "apart.jsonl"
+    simulate(_spread_profile(make_toy, ()), pol, wl, trace_path=alike)
+    simulate(_spread_profile(make_toy, (0.4, 1.6)), pol, wl, trace_path=apart)
+    assert statistics.pstdev(_per_seq_accepted(apart)) > 3 * statistics.pstdev(
+        _per_seq_accepted(alike)
+    )
+    (fit,) = calibrate([str(apart)], base=make_toy()).points
+    spread = fit.point.seq_spread
+    assert len(spread) == 12
+    low, high = statistics.median(spread[:6]), statistics.median(spread[6:])
+    assert high / low == pytest.approx(4.0, rel=0.35)
+    # alike sequences: what differs between them is sampling noise, which the fit shrinks away
+    (same,) = calibrate([str(alike)], base=make_toy()).points
+    narrow = same.point.seq_spread
+    assert not narrow or max(narrow) / min(narrow) < 1.5

@@ -1,0 +1,92 @@
+"""The validation grid and the comparison arithmetic (no executor runs)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from ssdsim import Policy, Workload, load_profile
+from ssdsim.validate.compare import format_table, predict, summarize
+from ssdsim.validate.grid import Point, full_grid, quick_grid
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return load_profile("embedded-cpu")
+
+
+def test_full_grid_is_the_issue_grid(profile):
+    pts = full_grid(profile)
+    assert len(pts) == 84  # per (B, T): AR, SD k in 2,4,6,8, SSD 4 k x 2 shapes x 2 fallbacks
+    assert len({p.key for p in pts}) == 84
+    ssd = [p for p in pts if p.policy.mode == "ssd"]
+    assert {p.policy.k for p in ssd} == {2, 4, 6, 8}
+    assert {p.policy.fallback for p in ssd} == {"jit", "fast"}
+    assert {(p.batch_size, p.temperature) for p in pts} == {(1, 0.0), (1, 1.0), (4, 0.0), (4, 1.0)}
+    for p in ssd:  # equal budgets: uniform 3 per position, geometric decays
+        assert p.policy.budget == 3 * (p.policy.k + 1)
+        fan = p.policy.fan_out[:-1]  # rejection positions (the bonus slot has its own weight)
+        if p.shape == "geometric":
+            assert all(a >= b for a, b in itertools.pairwise(fan)), p.policy.fan_out
+            assert p.policy.k < 4 or fan[0] > fan[-1]
+
+
+def test_quick_grid(profile):
+    assert [p.key.split("_")[0] for p in quick_grid(profile)] == ["ar", "sd", "ssd", "ssd"]
+
+
+def test_keys_name_everything_that_matters():
+    a = Point(Policy(mode="ssd", k=2, fan_out=(3, 2, 1)), 4, 1.0, "geometric")
+    b = Point(Policy(mode="ssd", k=2, fan_out=(3, 2, 1), rescale=0.5), 4, 1.0, "geometric")
+    assert a.key != b.key and "C0.5" in b.key and a.key.endswith("_b4_t1")
+
+
+def test_predict_averages_seeds(profile):
+    wl = Workload(output_len_tokens=32, prompt_len_tokens=40, num_prompts=2)
+    one = predict(profile, Policy(mode="sd", k=2), wl, seeds=1)
+    two = predict(profile, Policy(mode="sd", k=2), wl, seeds=3)
+    assert one["hit_rate"] is None and one["tokens_per_s"] > 0
+    assert two["tokens_per_s"] != one["tokens_per_s"]
+
+
+def test_summary_errors():
+    rows = [
+        {
+            "error": e,
+            "hit_rate_error": h,
+            "label": "x",
+            "measured": {"tokens_per_s": 100.0, "hit_rate": None},
+            "predicted": {"tokens_per_s": 100.0 * (1 + e), "hit_rate": None},
+            "load_avg_1m": 1.0,
+        }
+        for e, h in ((0.01, None), (-0.05, 0.02), (0.02, -0.1))
+    ]
+    s = summarize(rows)
+    assert s["median_abs_error"] == pytest.approx(0.02)
+    assert s["max_abs_error"] == pytest.approx(0.05)
+    assert s["hit_rate_max_abs_error"] == pytest.approx(0.1)
+    assert "median |error| 2.0%, max 5.0%" in format_table(rows, s)
+
+
+def test_speedup_errors_divide_by_ar_of_the_same_pass():
+    def r(mode, b, meas, pred):
+        return {
+            "mode": mode,
+            "batch_size": b,
+            "temperature": 0.0,
+            "error": pred / meas - 1,
+            "hit_rate_error": None,
+            "measured": {"tokens_per_s": meas},
+            "predicted": {"tokens_per_s": pred},
+        }
+
+    # AR measured 10% fast at B=1 and SD as well: the speedup error cancels the machine's drift
+    rows = [r("ar", 1, 110.0, 100.0), r("sd", 1, 165.0, 150.0), r("ar", 4, 50.0, 50.0)]
+    rows.append(r("sd", 4, 80.0, 88.0))
+    s = summarize(rows)
+    assert rows[1]["speedup_error"] == pytest.approx(0.0)
+    assert rows[3]["speedup_error"] == pytest.approx(0.1)
+    assert rows[0]["speedup_error"] is None
+    assert s["speedup_median_abs_error"] == pytest.approx(0.05)
+    assert s["speedup_max_abs_error"] == pytest.approx(0.1)
