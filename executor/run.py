@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import sys
 import time
@@ -45,6 +46,8 @@ from ssdsim.trace import TraceHeader, TraceWriter
 from ssdsim.workload import Workload
 
 log = logging.getLogger(__name__)
+
+INTERRUPTED = 130  # exit status after Ctrl-C
 
 
 class RunError(ValueError):
@@ -321,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run(spec)
     except KeyboardInterrupt:  # the draft worker is already stopped (engine closed)
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     if args.trace is not None:
         write_trace(args.trace, spec, result)
     out = report(spec, result)
@@ -333,4 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if status == INTERRUPTED:
+        # Leave at once: the interpreter's teardown (torch, the process group's store) can take
+        # seconds, and Ctrl-C must end the run within 5 s. The engine is closed; nothing to save.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

@@ -209,17 +209,17 @@ class RemoteDraft:
         return self.proc.pid if self.proc is not None else None
 
     def close(self) -> None:
-        """Stop the worker (exit, terminate, kill: a second each), free the shared files, unpin."""
+        """Stop the worker (exit, then terminate, then kill: 3 s at most), free the shared files, unpin."""
         proc, self.proc = self.proc, None
         if proc is not None:
             if proc.is_alive() and hasattr(self, "req_buf"):
                 try:
                     self.box.post(
-                        pack_command(self.req_buf, Cmd.EXIT), timeout_s=1.0, alive=proc.is_alive
+                        pack_command(self.req_buf, Cmd.EXIT), timeout_s=0.5, alive=proc.is_alive
                     )
                 except LinkError:
                     pass
-            proc.join(1.0)
+            proc.join(0.5)
             for stop in (proc.terminate, proc.kill):
                 if proc.is_alive():
                     stop()
