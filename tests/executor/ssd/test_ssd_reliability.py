@@ -98,6 +98,10 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_both_processes(smoke_cache):
     args = ["--mode", "ssd", "--pair", "smoke", "--prompts", "smoke8", "--k", "3"]
     args += ["--max-new-tokens", "190", "--draft-timeout", "30"]
@@ -108,6 +112,9 @@ def test_ctrl_c_stops_both_processes(smoke_cache):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # as a terminal's foreground job: a shell without job control starts background
+        # commands (e.g. a CI runner's) with SIGINT ignored, and children inherit that
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 120
