@@ -42,14 +42,29 @@ class _Layer:
     qk_norm: torch.Tensor | None
 
     @classmethod
-    def of(cls, lw: LayerWeights) -> _Layer:
+    def of(cls, lw: LayerWeights, dnn_from_rows: int | None) -> _Layer:
+        d = dnn_from_rows
         return cls(
-            Matrix(lw.qkv, lw.qkv_bias),
-            Matrix(lw.o, lw.o_bias),
-            Matrix(lw.gate_up),
-            Matrix(lw.down),
+            Matrix(lw.qkv, lw.qkv_bias, dnn_from_rows=d),
+            Matrix(lw.o, lw.o_bias, dnn_from_rows=d),
+            Matrix(lw.gate_up, dnn_from_rows=d),
+            Matrix(lw.down, dnn_from_rows=d),
             lw.qk_norm,
         )
+
+
+# Models with more matrix weight than this stream it from memory on every forward: on CPU their
+# products of DNN_FROM_ROWS rows or more go through oneDNN (executor.model.matrix).
+DNN_MIN_BYTES = 16 * 2**20
+DNN_FROM_ROWS = 4
+
+
+def _dnn_from_rows(weights: DecoderWeights) -> int | None:
+    mats = [weights.lm_head]
+    for lw in weights.layers:
+        mats += [lw.qkv, lw.o, lw.gate_up, lw.down]
+    size = sum(m.numel() * m.element_size() for m in mats)
+    return DNN_FROM_ROWS if size > DNN_MIN_BYTES else None
 
 
 class Decoder:
@@ -65,8 +80,9 @@ class Decoder:
     ) -> None:
         self.config = config
         self.w = weights
-        self.layers = [_Layer.of(lw) for lw in weights.layers]
-        self.lm_head = Matrix(weights.lm_head)
+        dnn = _dnn_from_rows(weights)
+        self.layers = [_Layer.of(lw, dnn) for lw in weights.layers]
+        self.lm_head = Matrix(weights.lm_head, dnn_from_rows=dnn)
         self.device = torch.device(device)
         self.dtype = dtype
         self.scale = config.head_dim**-0.5

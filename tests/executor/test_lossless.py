@@ -153,3 +153,31 @@ def test_smoke_pair_sd_equals_generate(smoke_build, smoke_prompts):
             generate(engine, prompts, batch_size=4, max_new_tokens=32, sampling=Sampling()).outputs
             == want
         )
+
+
+@pytest.mark.parametrize("path", ["onednn", "linear"])
+def test_sd_equals_generate_on_every_matrix_path(models, prompts, oracle, path):
+    """The CPU kernel paths the embedded target takes at 4+ rows (oneDNN) or the previous rule
+    (F.linear), forced on this small model: still exactly the oracle's greedy output."""
+    from executor.model.matrix import set_cpu_kernels
+
+    set_cpu_kernels(path)
+    try:
+        ar = generate(
+            AREngine(models[0], Sampling()),
+            prompts,
+            batch_size=4,
+            max_new_tokens=NEW_TOKENS,
+            sampling=Sampling(),
+        )
+        sd = generate(
+            SDEngine(models[0], models[1], Sampling(), 5),
+            prompts,
+            batch_size=4,
+            max_new_tokens=NEW_TOKENS,
+            sampling=Sampling(),
+        )
+    finally:
+        set_cpu_kernels("auto")
+    assert ar.outputs == oracle
+    assert sd.outputs == oracle
