@@ -84,7 +84,7 @@ class SSDEngine:
         if self.failure is None and len(self.log):
             try:
                 resp = self.link.finish(self._request(batch, *self.no_fast))
-                self.log.attach_previous(resp.times, resp.prev_rank.tolist())
+                self._attach(resp)
             except DraftFailure as exc:
                 self._fail(exc)
         self.stats.add_batch(self.log)
@@ -152,7 +152,7 @@ class SSDEngine:
         t_response = clock.now()
         accepted, bonus = self._verify(batch, resp.tokens, resp.q, resp.num_proposals)
         t_verified = clock.now()
-        self.log.attach_previous(resp.times, resp.prev_rank.tolist())
+        self._attach(resp)
         hits = resp.cache_hit.tolist()
         nums = resp.num_proposals.tolist()
         miss_by = "draft" if self.fallback == "jit" else "fast"
@@ -175,6 +175,10 @@ class SSDEngine:
                 draft=resp.times,
             )
         )
+
+    def _attach(self, resp) -> None:
+        ranks = resp.prev_rank.tolist() if resp.prev_rank is not None else None
+        self.log.attach_previous(resp.times, ranks, resp.earlier_rank)
 
     def _verify(self, batch: Batch, proposals, q, num):
         tokens = torch.cat((batch.pending[:, None], proposals), dim=1)

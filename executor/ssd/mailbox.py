@@ -113,6 +113,12 @@ class Mailbox:
         self._n[ANSWERED] = self._n[ANSWERED] + 1
 
     # -- waiting -----------------------------------------------------------------------------
+    def wait_for(
+        self, ready: Callable[[], bool], *, timeout_s: float, alive: Callable[[], bool], what: str
+    ) -> None:
+        """Wait as for a message until ``ready()`` (e.g. the shared cache's publication)."""
+        self._wait(ready, timeout_s, alive, what)
+
     def _wait(
         self, ready: Callable[[], bool], timeout_s: float, alive: Callable[[], bool], what: str
     ) -> None:

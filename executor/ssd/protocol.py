@@ -103,9 +103,11 @@ class SpecResponse:
     cache_hit: torch.Tensor  # [B] bool
     tokens: torch.Tensor  # [B, k] long, what to verify
     num_proposals: torch.Tensor  # [B] long
-    prev_rank: torch.Tensor  # [B] long, previous step's bonus rank (0 = unknown)
+    prev_rank: torch.Tensor | None  # [B] long, previous step's bonus rank (0 = unknown)
     q: torch.Tensor | None = None
     times: DraftTimes = field(default_factory=DraftTimes)
+    # bonus ranks of the step before the previous one (a shared-cache link learns them late)
+    earlier_rank: list[int] | None = None
 
 
 # -- packing --------------------------------------------------------------------------------
@@ -161,7 +163,10 @@ def pack_response(buf: torch.Tensor, resp: SpecResponse) -> torch.Tensor:
     )
     rows[:, 0].copy_(resp.cache_hit)
     rows[:, 1].copy_(resp.num_proposals)
-    rows[:, 2].copy_(resp.prev_rank)
+    if resp.prev_rank is None:
+        rows[:, 2].zero_()
+    else:
+        rows[:, 2].copy_(resp.prev_rank)
     rows[:, RESPONSE_FIELDS:].copy_(resp.tokens)
     return buf
 

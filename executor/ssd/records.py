@@ -66,12 +66,18 @@ class StepLog:
     def add(self, step: RawStep) -> None:
         self.steps.append(step)
 
-    def attach_previous(self, times: DraftTimes, ranks: list[int]) -> None:
-        """What a response tells about the previous step: its bonus ranks and pre-speculation."""
+    def attach_previous(
+        self, times: DraftTimes, ranks: list[int] | None, earlier: list[int] | None = None
+    ) -> None:
+        """What a response tells about the previous step (its bonus ranks, pre-speculation) and,
+        from a shared-cache link, the bonus ranks of the step before it (``earlier``)."""
         if not self.steps:
             return
         prev = self.steps[-1]
-        prev.ranks = ranks
+        if ranks is not None:
+            prev.ranks = ranks
+        if earlier is not None and len(self.steps) >= 2:
+            self.steps[-2].ranks = earlier
         if times.prev_prespec_end_s > 0:
             prev.prespec = (
                 times.prev_prespec_start_s,

@@ -33,6 +33,26 @@ class SpecCache:
         self.valid = False
         self.depth = 0
 
+    @classmethod
+    def on(
+        cls,
+        *,
+        forks: torch.Tensor,
+        index: torch.Tensor,
+        seq: torch.Tensor,
+        tokens: torch.Tensor,
+        q: torch.Tensor | None,
+    ) -> SpecCache:
+        """A cache over given tensors (shared memory: executor.ssd.shared_cache), reset to empty."""
+        self = cls.__new__(cls)
+        b, self.budget = forks.shape
+        self.forks, self.index, self.seq = forks.fill_(-1), index.fill_(-2), seq.fill_(-1)
+        self.tokens, self.q = tokens, q
+        self._row_base = torch.arange(b, device=forks.device) * self.budget
+        self.valid = False
+        self.depth = 0
+        return self
+
     def store(
         self, seq: torch.Tensor, forks: torch.Tensor, index: torch.Tensor, depth: int
     ) -> None:

@@ -87,8 +87,15 @@ def _top_n(fan: tuple[int, ...], k: int) -> list[int]:
 class DraftSpeculator:
     """The draft model, its trunk cache, branch scratch and speculation cache for one batch."""
 
-    def __init__(self, draft: Decoder, config: SpecConfig) -> None:
+    def __init__(
+        self,
+        draft: Decoder,
+        config: SpecConfig,
+        cache_factory: Callable[[int], SpecCache] | None = None,
+    ) -> None:
+        """cache_factory(B): the speculation cache of a batch (default: private tensors)."""
         self.draft, self.cfg = draft, config
+        self.cache_factory = cache_factory
         self.device = draft.device
         self.vocab_size = draft.config.vocab_size
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
@@ -109,7 +116,12 @@ class DraftSpeculator:
         self.jit = jit
         self.trunk = self.draft.new_cache(b, capacity)
         self.scratch = self.draft.new_scratch(b * m, k)
-        self.cache = SpecCache(b, m, k, self.vocab_size, with_q=self.cfg.ship_q, device=self.device)
+        if self.cache_factory is not None:
+            self.cache = self.cache_factory(b)
+        else:
+            self.cache = SpecCache(
+                b, m, k, self.vocab_size, with_q=self.cfg.ship_q, device=self.device
+            )
         self.seq_ids = torch.tensor(seq_ids, dtype=torch.long, device=self.device)
         self.glue_logits = self.glue_tokens = self.glue_num = None
         self._next = None
@@ -147,10 +159,16 @@ class DraftSpeculator:
         none = torch.zeros_like(req.num_fast)
         return SpecResponse(none.bool(), req.fast_tokens, none, self.prev_ranks(req))
 
-    def serve(self, req: SpecRequest, q_out: torch.Tensor | None) -> tuple[SpecResponse, float]:
-        """Answer a request (q into q_out[:B] when shipping q); returns (response, jit seconds)."""
+    def serve(
+        self, req: SpecRequest, q_out: torch.Tensor | None, *, rank: bool = True
+    ) -> tuple[SpecResponse, float]:
+        """Answer a request (q into q_out[:B] when shipping q); returns (response, jit seconds).
+
+        rank=False leaves the previous step's bonus ranks out (prev_rank None): a caller that
+        answers first computes them with ``prev_ranks`` after answering, before ``prespeculate``.
+        """
         k = self.cfg.k
-        rank = self.prev_ranks(req)
+        ranks = self.prev_ranks(req) if rank else None
         hit, flat = self.cache.lookup(req.seq, req.accepted_len, req.token)
         self.cache.invalidate()
         tokens = self.cache.tokens.index_select(0, flat)
@@ -172,7 +190,7 @@ class DraftSpeculator:
                 if q_out is not None:
                     q_out.index_copy_(0, rows, self._one_hot(fast))
         self._next = (req, tokens, num, hit)
-        return SpecResponse(hit, tokens, num, rank, q_out), jit_s
+        return SpecResponse(hit, tokens, num, ranks, q_out), jit_s
 
     def _one_hot(self, tokens: torch.Tensor) -> torch.Tensor:
         q = torch.zeros((*tokens.shape, self.vocab_size), device=self.device)

@@ -9,6 +9,10 @@ reports ``worker_up`` (or ``worker_error``) in the rendezvous store, and loops:
     group), prefill the trunk | SPEC: serve (lookup, jit or fast), answer, then pre-speculate
     until done or until the next command is posted (the doorbell) | FINISH: last ranks | EXIT
 
+With the cache in shared memory (a CPU draft), SPEC answers only for jit rows (the target read
+the cache itself), ranks the previous bonus, pre-speculates until done or until the target
+rings (``SharedCache.ring``) or posts a command, then publishes the cache.
+
 Answering before pre-speculating is the whole point: the target verifies while this process
 builds the next step's cache. Imports torch and executor only.
 """
@@ -36,6 +40,7 @@ from executor.ssd.protocol import (
     unpack_prompts,
     unpack_request,
 )
+from executor.ssd.shared_cache import SharedCache, SharedCachePaths
 from executor.ssd.speculator import DraftSpeculator, SpecConfig
 from executor.ssd.transport import Pipe, make_store, shared_tensor
 
@@ -60,6 +65,7 @@ class WorkerConfig:
     box_path: str
     parent_pid: int
     startup_timeout_s: float
+    shared: SharedCachePaths | None = None  # the speculation cache in shared memory (CPU draft)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -81,7 +87,18 @@ def worker_main(cfg: WorkerConfig) -> None:
     try:
         dtype = torch.bfloat16 if cfg.dtype == "bfloat16" else torch.float32
         draft = Decoder.from_dir(cfg.draft_dir, device=cfg.device, dtype=dtype)
-        speculator = DraftSpeculator(draft, cfg.spec)
+        shared = None
+        factory = None
+        if cfg.shared is not None:
+            shared = SharedCache(
+                cfg.shared,
+                max_batch=cfg.max_batch,
+                budget=cfg.spec.budget,
+                k=cfg.spec.k,
+                vocab_size=cfg.vocab_size,
+            )
+            factory = lambda b: shared.spec_cache(b, cfg.vocab_size)  # noqa: E731
+        speculator = DraftSpeculator(draft, cfg.spec, factory)
         q = None
         if cfg.spec.ship_q:
             shape = (cfg.max_batch, cfg.spec.k, cfg.vocab_size)
@@ -102,7 +119,7 @@ def worker_main(cfg: WorkerConfig) -> None:
     if cfg.core is not None:  # this thread only: the link's I/O threads float
         os.sched_setaffinity(0, {cfg.core})
     with torch.inference_mode():
-        serve_forever(pipe, box, speculator, cfg, q)
+        serve_forever(pipe, box, speculator, cfg, q, shared)
 
 
 def serve_forever(
@@ -111,9 +128,15 @@ def serve_forever(
     spec: DraftSpeculator,
     cfg: WorkerConfig,
     q: torch.Tensor | None,
+    shared: SharedCache | None = None,
 ) -> None:
-    """The command loop; returns on EXIT (or when the parent is gone), raises if the link breaks."""
+    """The command loop; returns on EXIT (or when the parent is gone), raises if the link breaks.
+
+    With a shared cache, a SPEC is answered only when missed rows need jit tokens (the target
+    looked its key up itself); the previous step's bonus ranks are computed after serving and
+    published with the cache when the pre-speculation ends."""
     k = cfg.spec.k
+    specs = 0
     req_buf = torch.zeros(request_numel(cfg.max_batch, k), dtype=torch.float64)
     resp_buf = torch.zeros(response_numel(cfg.max_batch, k), dtype=torch.float64)
     prev = (0.0,) * 5  # the last pre-speculation: start, end, glue_s, tree_s, depth
@@ -137,6 +160,10 @@ def serve_forever(
             resp.times = DraftTimes(got, time.perf_counter(), 0.0, *prev)
             box.answer(pack_response(resp_buf, resp))
             continue
+        if shared is not None:
+            specs += 1
+            _serve_shared(box, spec, req, q, shared, specs, resp_buf, got)
+            continue
         resp, jit_s = spec.serve(req, q)
         resp.times = DraftTimes(got, time.perf_counter(), jit_s, *prev)
         box.answer(pack_response(resp_buf, resp))
@@ -145,6 +172,27 @@ def serve_forever(
         start = time.perf_counter()
         glue_s, tree_s, depth = spec.prespeculate(box.pending)
         prev = (start, time.perf_counter(), glue_s, tree_s, depth)
+
+
+def _serve_shared(
+    box: Mailbox,
+    spec: DraftSpeculator,
+    req,
+    q: torch.Tensor | None,
+    shared: SharedCache,
+    count: int,
+    resp_buf: torch.Tensor,
+    got: float,
+) -> None:
+    """One SPEC with the cache in shared memory: jit answer if needed, ranks, tree, publish."""
+    resp, jit_s = spec.serve(req, q, rank=False)
+    if spec.jit and bool((~resp.cache_hit & req.live).any()):
+        resp.times = DraftTimes(got, time.perf_counter(), jit_s)
+        box.answer(pack_response(resp_buf, resp))
+    ranks = spec.prev_ranks(req)
+    start = time.perf_counter()
+    glue_s, tree_s, depth = spec.prespeculate(lambda: box.pending() or shared.stop_requested(count))
+    shared.publish(count, spec.cache, ranks, (start, time.perf_counter(), glue_s, tree_s, depth))
 
 
 def _parent_check(parent_pid: int):

@@ -140,3 +140,45 @@ def test_policy_must_fit_the_pair():
     wide = Policy(mode="ssd", k=1, fan_out=(8, 1), fan_out_miss=(1, 8))
     with pytest.raises(SchemaError, match="vocabulary of 8"):
         check_policy_fits(wide, vocab_size=8, max_positions=99, longest_prompt=3, max_new_tokens=4)
+
+
+# -- the shared speculation cache --------------------------------------------------------------
+def test_shared_cache_publish_then_lookup():
+    from executor.ssd.shared_cache import SharedCache
+
+    owner = SharedCache.create(max_batch=3, budget=2, k=2, vocab_size=5, with_q=True)
+    try:
+        # the worker maps the same files and writes a cache for a batch of 2 rows
+        worker = SharedCache(owner.paths, max_batch=3, budget=2, k=2, vocab_size=5)
+        cache = worker.spec_cache(2, 5)
+        cache.tokens.copy_(torch.tensor([[1, 2], [3, 4], [5, 6], [7, 8]]))
+        cache.q.copy_(torch.arange(4 * 2 * 5, dtype=torch.float32).view(4, 2, 5))
+        # row 0: branches (index 0, token 9) and (index 1, token 8); row 1: (0, 7), (2, 6)
+        cache.store(
+            torch.tensor([10, 11]),
+            torch.tensor([[9, 8], [7, 6]]),
+            torch.tensor([[0, 1], [0, 2]]),
+            2,
+        )
+        assert owner.published() == 0 and not worker.stop_requested(1)
+        owner.ring(1)
+        assert worker.stop_requested(1) and not worker.stop_requested(2)
+        worker.publish(1, cache, torch.tensor([3, 0]), (1.0, 2.0, 0.5, 0.25, 2.0))
+        assert owner.published() == 1
+        look = owner.lookup(torch.tensor([10, 11]), torch.tensor([1, 0]), torch.tensor([8, 5]))
+        assert look.hit.tolist() == [True, False]
+        assert look.tokens[0].tolist() == [3, 4] and look.num.tolist() == [2, 2]
+        assert torch.equal(look.q[0], cache.q[1])
+        assert look.ranks == [3, 0] and look.prespec == (1.0, 2.0, 0.5, 0.25, 2.0)
+        # a copy: the worker overwriting its cache does not change what the target read
+        cache.tokens.zero_()
+        assert look.tokens[0].tolist() == [3, 4]
+        # a forced miss (accepted -1), another sequence, and an invalid (cut at depth 0) cache
+        assert not owner.lookup(torch.tensor([10]), torch.tensor([-1]), torch.tensor([8])).hit.any()
+        assert not owner.lookup(torch.tensor([12]), torch.tensor([1]), torch.tensor([8])).hit.any()
+        cache.store(torch.tensor([10, 11]), cache.forks.clone(), cache.index.clone(), 0)
+        worker.publish(2, cache, torch.tensor([0, 0]), (0.0,) * 5)
+        assert not owner.lookup(torch.tensor([10]), torch.tensor([1]), torch.tensor([8])).hit.any()
+    finally:
+        for f in owner.files():
+            f.unlink(missing_ok=True)
