@@ -15,8 +15,8 @@ measured per-sequence rate over its bound, mean emitted tokens per step / mean v
 Without the embedded pair it falls back to a random-init pair of the same shapes (acceptance
 then means nothing) and says so. Ends with one JSON line: per batch size ``ar``, ``sd`` (best
 k), ``ssd`` (the optimizer's policy), ``ssd_best`` (best SSD policy tried), batch tokens/s,
-and ``ssd_efficiency``; ``ssd_ceiling`` (all hits, no link, no wait: what these models allow
-here); details under ``runs``. Not a test: numbers depend on the machine.
+and ``ssd_efficiency``; ``ssd_ceiling`` (SD's best k with its drafting removed: a bound for SSD
+with jit misses, which the fast fallback's n-gram proposals can pass); details under ``runs``. Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -261,19 +261,30 @@ def report(b: int, rows: dict) -> dict:
 
 
 def ceiling(b: int, rows: dict, ar: float, sd: float) -> dict:
-    """The most SSD could reach with these models here: every request a hit, no link, no wait.
+    """A reference for SSD: SD's best lookahead with its drafting taken off the critical path.
 
-    Per SD lookahead k, SSD would emit SD's tokens per step (its cache holding exactly SD's
-    chain) in one verification of k+1 tokens: b * tokens_per_step / mean_verify_s; the best k.
+    Per SD lookahead k: SD's measured batch rate times its mean step over (mean step - mean
+    drafting on the critical path), which keeps everything else SD pays (verification,
+    sampling, commits, the batch's tail); the best k. It bounds SSD with the ``jit`` fallback
+    (a hit carries exactly SD's chain, a miss no more), not with ``fast``: there a miss is
+    verified against the n-gram speculator's proposals, which on repetitive text are accepted
+    more often than the draft's, so SSD can pass this line (it did at B=8 on the embedded pair).
+    Verification slowed by the draft working on the other core is not charged.
     """
-    best = max(
-        (n for n in rows if n.startswith("sd")),
-        key=lambda n: rows[n]["tokens_per_step"] / rows[n]["mean_verify_s"],
-    )
-    top = b * rows[best]["tokens_per_step"] / rows[best]["mean_verify_s"]
+
+    def bound(name: str) -> float:
+        r = rows[name]
+        return (
+            r["batch_tokens_per_s"]
+            * r["mean_step_s"]
+            / (r["mean_step_s"] - r["mean_draft_critical_s"])
+        )
+
+    best = max((n for n in rows if n.startswith("sd")), key=bound)
+    top = bound(best)
     print(
-        f"# SSD ceiling at B={b} (all hits, no link or wait; SD's {best} tokens per step over its "
-        f"verify time): {top:.1f} tok/s = {top / ar:.2f}x AR, {top / sd:.2f}x SD"
+        f"# SSD reference at B={b} ({best} without its drafting; bounds SSD with jit misses): "
+        f"{top:.1f} tok/s = {top / ar:.2f}x AR, {top / sd:.2f}x SD"
     )
     return {"ssd_ceiling": top, "ssd_ceiling_vs_ar": top / ar, "ssd_ceiling_vs_sd": top / sd}
 
