@@ -25,7 +25,7 @@ from ssdsim.simulator import ENGINES, simulate
 from ssdsim.trace import RunSummary
 from ssdsim.workload import Workload
 
-DEFAULT_PROFILE = "embedded-cpu"
+DEFAULT_PROFILE = "embedded-cpu-calibrated"
 POLICY_FLAGS = (
     "k",
     "fan_out",

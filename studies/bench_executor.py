@@ -1,9 +1,9 @@
 """Executor benchmark: AR, SD (best k) and SSD across two processes, at B=1 and B=8, T=0.
 
 One run, the same prompts for every mode, greedy, EOS ignored, one torch thread per process.
-SSD runs the draft in its own process on the second core (gloo + shared memory); its policy
-comes from ``ssdsim.optimize`` on the ``--profile`` preset (default embedded-cpu) for each batch
-size, and a few hand policies run beside it. Modes are interleaved chunk by chunk (a prompt at
+SSD runs the draft in its own process on the second core (shared memory); its policy comes
+from ``ssdsim.optimize`` on the ``--profile`` preset (default embedded-cpu-calibrated) for each
+batch size, and a few hand policies run beside it. Modes are interleaved chunk by chunk (a prompt at
 B=1, a batch at B=8) and ``--repeats`` passes are made, so the load drift of a shared machine
 falls on every mode alike; the load average is printed before and after. Decode throughput
 excludes prefill (``executor.engines.common.generate``'s clock). SSD efficiency is the
@@ -42,6 +42,7 @@ from executor.model.decoder import Decoder
 from executor.ssd.devices import plan_devices
 from executor.ssd.records import percentile
 from executor.ssd.remote import open_engine
+from ssdsim.optimize.cli import default_k_max
 from ssdsim.policy import Policy
 from ssdsim.profile import load_profile
 from ssdsim.workload import Workload
@@ -50,12 +51,14 @@ from studies.bench_runtime import load_setup
 log = logging.getLogger("bench_executor")
 
 # Hand policies tried beside the optimizer's (reported as ``ssd_best`` when one wins, never as
-# ``ssd``). The optimizer works from the provisional embedded-cpu preset, whose draft forward
-# (Hugging Face, 4.7 ms fixed) is several times slower than our decoder's tree step (~3 ms for
-# 16 branches at B=1): so it picks small trees, while a verification (~14 ms at k=2) leaves room
-# for wider ones (higher hit rate) at no cost on the critical path.
+# ``ssd``): wider trees than a cost model may dare (higher hit rate if the tree still fits in
+# the verification), and a deeper lookahead at B=1, where SD's best k is 4 since verification
+# of 4+ tokens takes oneDNN's path.
 HAND = {
     1: [
+        Policy(
+            mode="ssd", k=4, fan_out=(3, 2, 2, 2, 4), fan_out_miss=(4, 3, 2, 2, 2), fallback="fast"
+        ),
         Policy(mode="ssd", k=2, fan_out=(6, 4, 8), fan_out_miss=(8, 5, 5), fallback="fast"),
         Policy(mode="ssd", k=2, fan_out=(6, 4, 8), fan_out_miss=(8, 5, 5)),
         Policy(mode="ssd", k=3, fan_out=(5, 3, 2, 6), fan_out_miss=(8, 4, 2, 2), fallback="fast"),
@@ -149,11 +152,15 @@ def optimized_policy(args, batch_size: int, prompts: list[list[int]]) -> Policy:
         prompt_len_tokens=(min(lens), max(lens)),
         num_prompts=max(batch_size, len(prompts)),
     )
+    profile = load_profile(args.profile)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
-            n_trials=args.optimize_trials, storage=str(Path(tmp) / "j.journal"), progress=False
+            n_trials=args.optimize_trials,
+            storage=str(Path(tmp) / "j.journal"),
+            progress=False,
+            k_max=default_k_max(profile),  # a calibrated profile: the lookaheads it measured
         )
-        result = optimize(load_profile(args.profile), workload, settings)
+        result = optimize(profile, workload, settings)
     best = result.best_ssd or result.best
     log.info("optimizer (%s, B=%d): %s", args.profile, batch_size, best.label)
     return best.policy
@@ -296,8 +303,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--num-prompts", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--batch-sizes", default="1,8")
-    p.add_argument("--sd-ks", default="1,2,3,4", help="SD lookaheads tried (the best is reported)")
-    p.add_argument("--profile", default="embedded-cpu", help="optimizer's profile preset or JSON")
+    p.add_argument(
+        "--sd-ks", default="1,2,3,4,6", help="SD lookaheads tried (the best is reported)"
+    )
+    p.add_argument(
+        "--profile",
+        default="embedded-cpu-calibrated",
+        help="optimizer's profile preset or JSON (default: the calibrated embedded preset)",
+    )
     p.add_argument("--optimize-trials", type=int, default=100)
     p.add_argument("--devices", default="auto")
     p.add_argument("--repeats", type=int, default=1)

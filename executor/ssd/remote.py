@@ -229,7 +229,7 @@ class RemoteDraft:
         self._post(pack_request(self.req_buf, Cmd.SPEC, req, step))
         tokens, num, q = look.tokens, look.num, look.q
         miss = ~look.hit & req.live
-        jit_s = 0.0
+        served = (0.0, 0.0, 0.0)  # the worker's got, respond, jit seconds (only when it answered)
         if bool(miss.any()):
             rows = miss.nonzero()[:, 0]
             if self.jit:
@@ -245,7 +245,8 @@ class RemoteDraft:
                 tokens.index_copy_(0, rows, answer.tokens.index_select(0, rows))
                 if q is not None:
                     q.index_copy_(0, rows, self.q.index_select(0, rows))
-                jit_s = answer.times.jit_s
+                t = answer.times
+                served = (t.got_s, t.respond_s, t.jit_s)
             else:
                 fast = req.fast_tokens.index_select(0, rows)
                 tokens.index_copy_(0, rows, fast)
@@ -262,7 +263,7 @@ class RemoteDraft:
             num,
             None,
             q,
-            DraftTimes(0.0, 0.0, jit_s, *look.prespec),
+            DraftTimes(*served, *look.prespec),
             earlier_rank=look.ranks,
         )
 

@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m ssdsim.optimize                                  # embedded-cpu, B=1, T=0
+    python -m ssdsim.optimize                                  # embedded-cpu-calibrated, B=1, T=0
     python -m ssdsim.optimize --profile paper-llama70b-h100 --n-trials 500 --out out/paper
     python -m ssdsim.optimize --batch-sizes 1,4,16 --temperatures 0,1.0   # a sweep, one study per point
 
@@ -35,10 +35,11 @@ from ssdsim.profile import Profile, load_profile
 from ssdsim.workload import Workload
 
 log = logging.getLogger("ssdsim.optimize")
-DEFAULT_PROFILE = "embedded-cpu"
+DEFAULT_PROFILE = "embedded-cpu-calibrated"
 DEFAULT_OUT = Path("out/optimize")
+K_MAX = 16
 EPILOG = """examples:
-  python -m ssdsim.optimize                                   # embedded-cpu, B=1, T=0
+  python -m ssdsim.optimize                                   # embedded-cpu-calibrated, B=1, T=0
   python -m ssdsim.optimize --profile paper-llama70b-h100 --n-trials 500 --out out/paper
   python -m ssdsim.optimize --batch-sizes 1,4,16 --temperatures 0,1   # one study per point
 
@@ -154,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--k-max",
         type=_positive(int, 1),
-        default=16,
-        help="largest lookahead searched (default: %(default)s)",
+        default=None,
+        help=f"largest lookahead searched (default: a calibrated profile's deepest traced "
+        f"position, else {K_MAX})",
     )
     p.add_argument(
         "--max-budget",
@@ -217,7 +219,15 @@ def _workload(args: argparse.Namespace) -> Workload:
     return dataclasses.replace(workload, **{k: v for k, v in given if v is not None})
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def default_k_max(profile: Profile) -> int:
+    """The lookaheads a profile can vouch for: a calibrated profile's acceptance is measured up
+    to its traces' deepest position (beyond it the simulator would extrapolate), others K_MAX."""
+    if str(profile.provenance.get("tool", "")).startswith("python -m ssdsim.calibrate"):
+        return max(1, min(K_MAX, len(profile.chance.alpha)))
+    return K_MAX
+
+
+def _settings(args: argparse.Namespace, profile: Profile) -> Settings:
     fallbacks = tuple(f.strip() for f in args.fallbacks.split(",") if f.strip())
     if not fallbacks or any(f not in FALLBACKS for f in fallbacks):
         raise SchemaError(
@@ -230,7 +240,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         study=args.study,
         seed=args.seed,
         cache_memory_bytes=args.cache_memory,
-        k_max=args.k_max,
+        k_max=args.k_max if args.k_max is not None else default_k_max(profile),
         m_max=args.max_budget,
         fallbacks=fallbacks,
         sampler=args.sampler,
@@ -244,7 +254,13 @@ def check_inputs(args: argparse.Namespace) -> tuple[Job, Settings]:
     """Load and check everything (raises SchemaError naming the problem) before any study starts."""
     profile = load_profile(args.profile)
     workload = _workload(args)
-    settings = _settings(args)
+    settings = _settings(args, profile)
+    if args.k_max is None and settings.k_max < K_MAX:
+        log.info(
+            "k up to %d: the deepest position the calibrated profile %s measured (--k-max to change)",
+            settings.k_max,
+            profile.name,
+        )
     if args.out.exists() and not args.out.is_dir():
         raise SchemaError(f"--out: {str(args.out)!r} exists and is not a directory")
     sweep = args.batch_sizes is not None or args.temperatures is not None

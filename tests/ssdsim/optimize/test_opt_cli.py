@@ -8,7 +8,17 @@ import json
 import pytest
 
 from ssdsim import Policy, Workload
-from ssdsim.optimize.cli import DEFAULT_OUT, DEFAULT_PROFILE, build_parser, main, parse_bytes
+from ssdsim.optimize.cli import (
+    DEFAULT_OUT,
+    DEFAULT_PROFILE,
+    K_MAX,
+    build_parser,
+    check_inputs,
+    default_k_max,
+    main,
+    parse_bytes,
+)
+from ssdsim.profile import load_profile
 
 PROFILE = "paper-llama70b-h100"
 
@@ -21,10 +31,21 @@ def cache(tmp_path, monkeypatch):
 
 def test_defaults_are_the_embedded_default():
     args = build_parser().parse_args([])
-    assert args.profile == DEFAULT_PROFILE == "embedded-cpu"
+    assert args.profile == DEFAULT_PROFILE == "embedded-cpu-calibrated"
+    assert args.k_max is None  # resolved from the profile (default_k_max)
     assert args.batch_size is None and args.temperature is None  # the workload's: B=1, T=0
     assert Workload().batch_size == 1 and Workload().temperature == 0
     assert args.out == DEFAULT_OUT and args.storage is None
+
+
+def test_k_max_defaults_to_what_a_calibrated_profile_measured():
+    calibrated = load_profile("embedded-cpu-calibrated")
+    assert default_k_max(calibrated) == len(calibrated.chance.alpha) < K_MAX
+    assert default_k_max(load_profile(PROFILE)) == K_MAX  # a preset from public figures
+    _, settings = check_inputs(build_parser().parse_args([]))
+    assert settings.k_max == len(calibrated.chance.alpha)
+    _, settings = check_inputs(build_parser().parse_args(["--k-max", "12"]))
+    assert settings.k_max == 12
 
 
 @pytest.mark.parametrize(
