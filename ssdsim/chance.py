@@ -267,8 +267,9 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
     A measured ChancePoint at exactly (T, C) is used as is. Otherwise the parametric model
     (``model_factors``) is applied relative to the nearest measured point (distance |dT| + |dC|)
     or, with no points, to the greedy base values. A point without jit acceptance uses its
-    alpha; without fast acceptance or coverage, the base values moved by the model to the
-    point's (T, C).
+    alpha; without coverage, the base values moved by the model to the point's (T, C). The fast
+    speculator's acceptance, which no rescale affects, comes from the nearest point that
+    measured it (moved by the model in T only), else from the base values.
     """
     if temperature < 0 or not 0 < rescale <= 1:
         raise SchemaError(
@@ -286,6 +287,20 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         rel = {n: (want[n] / have[n] if have[n] > 0 else want[n]) for n in want}
         source = "point+model"
     anchor = _anchor(chance, p)
+    fast_point = _nearest_point(
+        tuple(q for q in chance.points if q.alpha_fast is not None), temperature, rescale
+    )
+    if fast_point is not None and (p is None or p.alpha_fast is None):
+        # the fast speculator's proposals do not depend on the rescale C: take its acceptance
+        # from the nearest point that measured it, moved by the model in T only
+        have_t = model_factors(chance.temperature_model, fast_point.temperature, 1.0)
+        anchor["fast"] = fast_point.alpha_fast
+        rel = {
+            **rel,
+            "alpha_fast": want["alpha_fast"] / have_t["alpha_fast"]
+            if have_t["alpha_fast"] > 0
+            else want["alpha_fast"],
+        }
     return ChanceAt(
         temperature=float(temperature),
         rescale=float(rescale),

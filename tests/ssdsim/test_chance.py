@@ -149,3 +149,23 @@ def test_inverse_cdf_sampling_matches_pmf():
     assert np.bincount(a, minlength=k + 1) / len(u) == pytest.approx(
         ch.accept_pmf(alpha, k), abs=0.005
     )
+
+
+def test_fast_acceptance_ignores_the_rescale():
+    """A (T, C < 1) point without fast-speculator data takes the fast acceptance measured at the
+    same T (C = 1), not the greedy base moved by the temperature model: n-gram proposals do not
+    depend on C. (A closed loop once chose fast misses at T=1, C=0.72 on the greedy n-gram
+    acceptance: predicted 173 tokens/s, measured 64.)"""
+    cov = Coverage(beta_reject=(0.25,), beta_bonus=0.3)
+    hot = ChancePoint(
+        temperature=1.0, rescale=1.0, alpha=(0.7,), alpha_fast=(0.05, 0.3), coverage=cov
+    )
+    hot_c = ChancePoint(temperature=1.0, rescale=0.5, alpha=(0.6,), coverage=cov)
+    chance = Chance(alpha=(0.8,), alpha_fast=(0.9, 0.95), points=(hot, hot_c))
+    for c in (0.5, 0.72, 1.0):
+        assert ch.chance_at(chance, 1.0, c).alpha_fast[:2] == (0.05, 0.3)
+    # the draft's acceptance still comes from the nearest point (C = 0.5 here)
+    assert ch.chance_at(chance, 1.0, 0.5).alpha[0] == 0.6
+    # greedy, with no greedy point: the fast acceptance of the T=1 point moved by the model in T
+    greedy = ch.chance_at(chance, 0.0, 1.0)
+    assert greedy.alpha_fast[0] >= 0.05
