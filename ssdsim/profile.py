@@ -368,6 +368,9 @@ class Profile:
             when it samples (T > 0): drawing from the distribution costs more than an argmax.
         tree_sample_row_s: seconds per branch row per SSD tree step added when the tree samples
             (T > 0; Saguaro sampling of each of the B*M rows).
+        jit_scale: multiplier on the draft's chain forwards when SSD's draft worker decodes
+            missed rows (jit): the worker's forwards, run right after its tree on another core,
+            can cost more than SD's drafting in the target's process.
     """
 
     name: str
@@ -392,6 +395,7 @@ class Profile:
     mode_overheads: dict[str, tuple[float, float]] = field(default_factory=dict)
     doorbell: bool = False
     draft_sampling_scale: float = 1.0
+    jit_scale: float = 1.0
     tree_sample_row_s: float = 0.0
 
     def __post_init__(self) -> None:
@@ -429,6 +433,7 @@ class Profile:
         if not isinstance(self.doorbell, bool):
             raise fail(o, "doorbell", self.doorbell, "true or false")
         check_float(o, "draft_sampling_scale", self.draft_sampling_scale, 0.0, low_open=True)
+        check_float(o, "jit_scale", self.jit_scale, 0.0, low_open=True)
         check_float(o, "tree_sample_row_s", self.tree_sample_row_s, 0.0)
         object.__setattr__(self, "mode_overheads", _mode_overheads(o, self.mode_overheads))
 

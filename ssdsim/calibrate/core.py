@@ -139,6 +139,8 @@ def calibrate(
         changes["draft_tree"] = scaled_latency(scaled.draft_tree, cal.ssd.tree_scale)
     if cal.ssd.sampling_scale is not None:
         changes["draft_sampling_scale"] = cal.ssd.sampling_scale
+    if cal.ssd.jit_scale is not None:
+        changes["jit_scale"] = cal.ssd.jit_scale
     if cal.ssd.tree_sample_row_s is not None:
         changes["tree_sample_row_s"] = cal.ssd.tree_sample_row_s
     if cal.ssd.overhead is not None:

@@ -75,7 +75,8 @@ def format_report(cal: Calibration) -> str:
             return f"x{v:.3f}" if v is not None else "- (no traces to fit it)"
 
         lines.append(
-            f"SSD draft tree time scale {_x(cal.ssd.tree_scale)}; at T > 0: draft chains "
+            f"SSD draft tree time scale {_x(cal.ssd.tree_scale)}; jit decoding "
+            f"{_x(cal.ssd.jit_scale)} the draft chain; at T > 0: draft chains "
             f"{_x(cal.ssd.sampling_scale)}, tree sampling "
             + (
                 f"{cal.ssd.tree_sample_row_s * 1e6:.1f} us per branch row and step"

@@ -8,6 +8,8 @@ the executor's SSD traces, after the forwards were scaled (``trace_costs``):
   start, minus the modelled target forward (k+1 tokens), the draft's time on the critical path
   (``draft_s``: jit or the fast speculator), the target's wait for the draft (``wait_s``) and
   the modelled link messages. It holds the slower verification and the message handling.
+- jit scale (``Profile.jit_scale``): jit decoding's measured seconds over the modelled draft
+  chain of the missed rows, over greedy SSD jit traces;
 - draft tree scale (multiplies ``Profile.draft_tree``): per greedy SSD trace, the run summary's
   mean glue + tree seconds per pre-speculation over the model's at the mean depth reached.
 - sampling scales, the draft's time at T > 0 over T = 0: ``Profile.draft_sampling_scale`` from
@@ -41,6 +43,7 @@ class SsdCosts:
     tree_scale: float | None
     sampling_scale: float | None
     tree_sample_row_s: float | None
+    jit_scale: float | None = None
 
 
 def _executor(traces: dict[str, Trace], mode: str) -> list[Trace]:
@@ -153,6 +156,27 @@ def fit_tree_sample_row_s(profile: Profile, ssd: list[Trace]) -> float | None:
     return max(float(np.median(rows)), 0.0) if rows else None
 
 
+def fit_jit_scale(profile: Profile, ssd: list[Trace]) -> float | None:
+    """Measured / modelled seconds of jit decoding, summed over the steps of greedy SSD jit
+    traces that had missed rows (the modelled chain: k draft forwards of the missed rows)."""
+    measured = model = 0.0
+    for t in ssd:
+        pol = t.header.policy
+        if _temperature(t) > 0 or pol.get("fallback") != "jit":
+            continue
+        k = int(pol["k"])
+        context = _prompt_lens(t)
+        for s in t.steps:
+            missed = [o for o in s.seqs if not o.cache_hit and o.proposed > 0]
+            if missed and s.draft_s > 0:
+                ctx = sum(context[o.seq] for o in missed) / len(missed)
+                measured += s.draft_s
+                model += float(lat.draft_chain_s(profile, len(missed), k, ctx))
+            for o in s.seqs:
+                context[o.seq] += o.emitted_tokens
+    return measured / model if model > 0 else None
+
+
 def fit_ssd_costs(profile: Profile, traces: dict[str, Trace]) -> SsdCosts:
     """SSD host work and the draft's scales, on ``profile`` as scaled so far (forwards)."""
     ssd, sd = _executor(traces, "ssd"), _executor(traces, "sd")
@@ -166,4 +190,5 @@ def fit_ssd_costs(profile: Profile, traces: dict[str, Trace]) -> SsdCosts:
         tree_scale=tree_scale,
         sampling_scale=fit_sampling_scale(sd),
         tree_sample_row_s=fit_tree_sample_row_s(treed, ssd),
+        jit_scale=fit_jit_scale(profile, ssd),
     )

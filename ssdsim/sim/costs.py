@@ -54,7 +54,8 @@ def step_costs(plan: Plan, out: BatchOutcomes) -> StepCosts:
         return StepCosts(verify=verify, draft=(lat.draft_chain_s(prof, n, k, ctx) * ds).tolist())
     n_miss, ctx_miss = _mean_context(out.context, out.active & ~out.hit)
     zeros = np.zeros(len(n))
-    jit = lat.draft_chain_s(prof, n_miss, k, ctx_miss) * ds if plan.miss_kind == "jit" else zeros
+    jit_s = lat.draft_chain_s(prof, n_miss, k, ctx_miss) * ds * prof.jit_scale
+    jit = jit_s if plan.miss_kind == "jit" else zeros
     fast = lat.fast_speculator_s(prof, n_miss) if plan.miss_kind == "fast" else zeros
     resp_bytes = lat.response_bytes(n, k, prof.vocab_size, prof.dist_bytes, plan.with_dists)
     link_resp = lat.link_s(prof.link, resp_bytes)

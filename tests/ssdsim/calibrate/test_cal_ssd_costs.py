@@ -82,3 +82,18 @@ def test_sequences_differ_with_a_spread_and_calibration_finds_it(make_toy, tmp_p
     (same,) = calibrate([str(alike)], base=make_toy()).points
     narrow = same.point.seq_spread
     assert not narrow or max(narrow) / min(narrow) < 1.5
+
+
+def test_jit_scale_recovered(make_toy, tmp_path):
+    """A worker whose jit decoding runs 1.7x the modelled draft chain: the fit finds 1.7."""
+    truth = dataclasses.replace(make_toy(), jit_scale=1.7)
+    p = tmp_path / "jit.jsonl"
+    simulate(truth, uniform_ssd(3, 1, "jit"), WL, trace_path=p)
+    traces = {str(p): read_trace(_as_executor(p))}
+    assert any(not o.cache_hit for s in traces[str(p)].steps for o in s.seqs)
+    fit = fit_ssd_costs(dataclasses.replace(truth, jit_scale=1.0), traces)
+    assert fit.jit_scale == pytest.approx(1.7, rel=0.02)
+    # fast misses say nothing about jit
+    q = tmp_path / "fast.jsonl"
+    simulate(truth, uniform_ssd(3, 1, "fast"), WL, trace_path=q)
+    assert fit_ssd_costs(truth, {str(q): read_trace(_as_executor(q))}).jit_scale is None
