@@ -38,6 +38,13 @@ def probs_from_logits(logits: torch.Tensor, temperature: torch.Tensor | float) -
     return torch.where(t > 0, probs, one_hot_argmax(logits))
 
 
+def one_hot(tokens: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Float32 one-hot rows [..., vocab_size] at ``tokens``: the q of a deterministic proposer
+    (the fast speculator's proposals are verified as drawn from a point mass)."""
+    out = torch.zeros((*tokens.shape, vocab_size), device=tokens.device, dtype=torch.float32)
+    return out.scatter_(-1, tokens[..., None], 1.0)
+
+
 def one_hot_argmax(logits: torch.Tensor) -> torch.Tensor:
     """Float32 one-hot rows at the argmax (first index on ties) of the last dim."""
     out = torch.zeros(logits.shape, device=logits.device, dtype=torch.float32)

@@ -29,7 +29,7 @@ from executor.ssd.fast import NgramSpeculator
 from executor.ssd.link import DraftFailure, DraftLink
 from executor.ssd.protocol import SpecRequest
 from executor.ssd.records import DraftStats, RawSeq, RawStep, StepLog, percentile
-from kernels.sampling import probs_from_logits, sample
+from kernels.sampling import one_hot, probs_from_logits, sample
 from kernels.verify import verify
 from ssdsim.policy import Policy
 
@@ -230,10 +230,8 @@ class SSDEngine:
         b = batch.size
         if self.policy.fallback != "jit":
             props, num = self._fast_proposals(batch, rows)
-            q = None
-            if self.sampling.temperature > 0:
-                q = torch.zeros((*props.shape, self.target.config.vocab_size), device=props.device)
-                q.scatter_(-1, props[..., None], 1.0)
+            vocab = self.target.config.vocab_size
+            q = one_hot(props, vocab) if self.sampling.temperature > 0 else None
             t0 = clock.now()
             accepted, bonus = self._verify(batch, props, q, num)
             nums, proposer = num.tolist(), "fast"

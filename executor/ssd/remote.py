@@ -51,6 +51,7 @@ from executor.ssd.shared_cache import SharedCache
 from executor.ssd.speculator import SpecConfig, spec_config
 from executor.ssd.transport import LinkError, Pipe, make_store, new_shared_path, shared_tensor
 from executor.ssd.worker import WorkerConfig, worker_main
+from kernels.sampling import one_hot
 
 log = logging.getLogger(__name__)
 
@@ -252,11 +253,7 @@ class RemoteDraft:
                 tokens.index_copy_(0, rows, fast)
                 num.index_copy_(0, rows, req.num_fast.index_select(0, rows))
                 if q is not None:
-                    q.index_copy_(
-                        0,
-                        rows,
-                        torch.zeros_like(q[: rows.shape[0]]).scatter_(-1, fast[..., None], 1.0),
-                    )
+                    q.index_copy_(0, rows, one_hot(fast, q.shape[-1]))
         return SpecResponse(
             look.hit,
             tokens,
@@ -286,15 +283,15 @@ class RemoteDraft:
         return _to_device(resp, req.seq.device)
 
     def finish(self, req: SpecRequest) -> SpecResponse:
-        look = None
+        record = None
         if self.shared is not None:  # the last pre-speculation's times and the ranks before it
             self._await_publication()
-            look = self.shared.lookup(req.seq, req.accepted_len, req.token)
+            record = self.shared.record(req.batch_size)
         self._exchange(pack_request(self.req_buf, Cmd.FINISH, req))
         resp = unpack_response(self.resp_buf, self.spec.k, None)
-        if look is not None:
-            resp.times = DraftTimes(0.0, 0.0, 0.0, *look.prespec)
-            resp.earlier_rank = look.ranks
+        if record is not None:
+            resp.earlier_rank, prespec = record
+            resp.times = DraftTimes(0.0, 0.0, 0.0, *prespec)
         return resp
 
     # -- shutdown ----------------------------------------------------------------------------

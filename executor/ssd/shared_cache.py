@@ -153,5 +153,11 @@ class SharedCache:
         tokens = self.tokens.index_select(0, flat)
         q = self.q.index_select(0, flat) if self.q is not None else None
         num = torch.where(hit, int(h[DEPTH]), k)
-        ranks = [int(r) for r in h[RANKS : RANKS + b]]
-        return Lookup(hit, tokens, num, q, ranks, tuple(float(x) for x in h[TIMES]))
+        return Lookup(hit, tokens, num, q, *self.record(b))
+
+    def record(self, batch_size: int) -> tuple[list[int], tuple[float, ...]]:
+        """The last publication's bonus ranks (of the step before the previous) and the
+        pre-speculation window behind it, for ``batch_size`` rows."""
+        h = self._h
+        ranks = [int(r) for r in h[RANKS : RANKS + batch_size]]
+        return ranks, tuple(float(x) for x in h[TIMES])

@@ -42,7 +42,7 @@ from executor.model.decoder import Decoder
 from executor.ssd.protocol import SpecRequest, SpecResponse
 from executor.ssd.spec_cache import SpecCache
 from kernels.fork import candidate_rank, fork
-from kernels.sampling import draft_distribution, sample
+from kernels.sampling import draft_distribution, one_hot, sample
 from ssdsim.policy import Policy
 
 
@@ -188,13 +188,9 @@ class DraftSpeculator:
                 tokens.index_copy_(0, rows, fast)
                 num.index_copy_(0, rows, req.num_fast.index_select(0, rows))
                 if q_out is not None:
-                    q_out.index_copy_(0, rows, self._one_hot(fast))
+                    q_out.index_copy_(0, rows, one_hot(fast, self.vocab_size))
         self._next = (req, tokens, num, hit)
         return SpecResponse(hit, tokens, num, ranks, q_out), jit_s
-
-    def _one_hot(self, tokens: torch.Tensor) -> torch.Tensor:
-        q = torch.zeros((*tokens.shape, self.vocab_size), device=self.device)
-        return q.scatter_(-1, tokens[..., None], 1.0)
 
     def _jit(
         self, req: SpecRequest, rows: torch.Tensor, q_out: torch.Tensor | None
