@@ -6,7 +6,10 @@ turns cached records into table rows (measured: the median over repeats) and the
 ``median_abs_error`` and ``max_abs_error`` of the relative throughput error (predicted /
 measured - 1, per sequence tokens/s), the same for the speedup over AR at the same (B, T) (a
 ratio within one pass: the machine's slow drifts cancel) and for the hit rate (absolute, SSD
-points only).
+points only). With repeats, each row's ``spread`` ((max - min) / median of its passes' tokens/s)
+and the summary's ``repeat_spread_median`` / ``repeat_spread_max`` say how far the measurement
+itself moves between passes: an error below that spread is within the machine's noise
+(``inside_passes``: the prediction lies between the slowest and the fastest pass).
 Never torch or the executor.
 """
 
@@ -58,6 +61,10 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         for n in ("tokens_per_s", "batch_tokens_per_s", "hit_rate", "tokens_per_step")
     }
     err = pred["tokens_per_s"] / meas["tokens_per_s"] - 1.0 if meas["tokens_per_s"] else None
+    passes = [r["measured"]["tokens_per_s"] for r in records if r["measured"].get("tokens_per_s")]
+    many = len(passes) >= 2
+    spread = (max(passes) - min(passes)) / statistics.median(passes) if many else None
+    inside = min(passes) <= pred["tokens_per_s"] <= max(passes) if many else None
     hit_err = (
         pred["hit_rate"] - meas["hit_rate"]
         if pred["hit_rate"] is not None and meas["hit_rate"] is not None
@@ -74,6 +81,8 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         "predicted": pred,
         "error": err,
         "hit_rate_error": hit_err,
+        "spread": spread,
+        "inside_passes": inside,
         "load_avg_1m": statistics.fmean(sum(r["load_avg_1m"]) / 2 for r in records),
         "foreign_cores": _median([r.get("foreign_cores") for r in records]),
     }
@@ -108,6 +117,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     errs = _stats([abs(r["error"]) for r in rows if r["error"] is not None])
     hits = _stats([abs(r["hit_rate_error"]) for r in rows if r["hit_rate_error"] is not None])
     ups = _stats([abs(r["speedup_error"]) for r in rows if r.get("speedup_error") is not None])
+    spreads = _stats([r["spread"] for r in rows if r.get("spread") is not None])
+    inside = [r["inside_passes"] for r in rows if r.get("inside_passes") is not None]
     return {
         "points": len(rows),
         "median_abs_error": errs[0],
@@ -116,6 +127,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "hit_rate_max_abs_error": hits[1],
         "speedup_median_abs_error": ups[0],
         "speedup_max_abs_error": ups[1],
+        "repeat_spread_median": spreads[0],
+        "repeat_spread_max": spreads[1],
+        "inside_passes": sum(inside) if inside else None,
     }
 
 
@@ -140,6 +154,12 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     if s.get("speedup_median_abs_error") is not None:
         lines.append(
             f"speedup over AR at the same (B, T), same pass: median |error| {s['speedup_median_abs_error']:.1%}, max {s['speedup_max_abs_error']:.1%}"
+        )
+    if s.get("repeat_spread_median") is not None:
+        lines.append(
+            f"measurement noise: passes of one point spread by {s['repeat_spread_median']:.1%} (median), "
+            f"{s['repeat_spread_max']:.1%} (max); prediction inside the passes' range at "
+            f"{s['inside_passes']} of {s['points']} points"
         )
     if s["hit_rate_median_abs_error"] is not None:
         lines.append(

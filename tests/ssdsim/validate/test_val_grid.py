@@ -90,3 +90,51 @@ def test_speedup_errors_divide_by_ar_of_the_same_pass():
     assert rows[0]["speedup_error"] is None
     assert s["speedup_median_abs_error"] == pytest.approx(0.05)
     assert s["speedup_max_abs_error"] == pytest.approx(0.1)
+
+
+def test_rows_report_the_spread_of_their_passes(monkeypatch):
+    """A point's passes give the measurement's own noise; the summary sets errors beside it."""
+    from ssdsim.validate import compare
+
+    predicted = {"v": 105.0}
+    monkeypatch.setattr(compare, "trace_workload", lambda path: Workload())
+    monkeypatch.setattr(
+        compare,
+        "predict",
+        lambda *a: {
+            "tokens_per_s": predicted["v"],
+            "batch_tokens_per_s": predicted["v"],
+            "hit_rate": None,
+            "tokens_per_step": 1.0,
+        },
+    )
+
+    def records(*speeds):
+        return [
+            {
+                "key": f"ar_b1_t0_r{i}",
+                "label": "ar B=1 T=0",
+                "policy": Policy(mode="ar").to_dict(),
+                "batch_size": 1,
+                "temperature": 0.0,
+                "trace": "unused",
+                "measured": {"tokens_per_s": v, "batch_tokens_per_s": v, "hit_rate": None},
+                "load_avg_1m": [0.0, 0.0],
+            }
+            for i, v in enumerate(speeds)
+        ]
+
+    inside = compare.row(None, records(90.0, 110.0, 100.0), seeds=1)
+    assert inside["spread"] == pytest.approx(0.2) and inside["inside_passes"] is True
+    assert inside["error"] == pytest.approx(0.05)
+    predicted["v"] = 120.0
+    outside = compare.row(None, records(95.0, 105.0), seeds=1)
+    assert outside["spread"] == pytest.approx(0.1) and outside["inside_passes"] is False
+    single = compare.row(None, records(100.0), seeds=1)
+    assert single["spread"] is None and single["inside_passes"] is None
+    s = summarize([inside, outside, single])
+    assert s["repeat_spread_median"] == pytest.approx(0.15)
+    assert s["repeat_spread_max"] == pytest.approx(0.2)
+    assert s["inside_passes"] == 1
+    assert "spread by 15.0% (median), 20.0% (max)" in format_table([inside, outside, single], s)
+    assert "inside the passes' range at 1 of 3 points" in format_table([inside, outside, single], s)
