@@ -17,8 +17,10 @@ is waiting, so the draft cuts its pre-speculation tree short.
 
 Waiting spins for ``spin_s`` (the answer usually comes within microseconds to a tree step),
 yielding the core at each look (``os.sched_yield``: free on an idle core, and another process
-queued on it runs), then naps ``nap_s`` between looks so that an idle worker does not hold its
-core. Spinning suits a quiet machine with a core per process (the benchmark's setting); under
+queued on it runs), then naps between looks so that an idle worker does not hold its core:
+``nap_s`` at first, doubling up to ``max_nap_s`` the longer the wait (a worker whose engine is
+idle while another runs, as in a benchmark that interleaves engines, would otherwise wake
+thousands of times a second on the core the running draft needs). Spinning suits a quiet machine with a core per process (the benchmark's setting); under
 contention a blocking receive is woken sooner than a spinner gets its turn back. Every
 ``check_s`` it asks ``alive()`` and raises ``LinkError`` (from transport) when the peer is gone
 or ``timeout_s`` has passed. Variable-size payloads (PREFILL's prompts) and, between two GPUs,
@@ -65,6 +67,7 @@ class Mailbox:
         *,
         spin_s: float = 0.1,
         nap_s: float = 2e-4,
+        max_nap_s: float = 0.01,
         check_s: float = 0.05,
     ) -> None:
         check_machine()
@@ -73,7 +76,7 @@ class Mailbox:
         self._n = self._mem.numpy()  # counters read through numpy: ~0.1 us a look
         self.request = self._mem[COUNTERS : COUNTERS + request_numel]
         self.response = self._mem[COUNTERS + request_numel :]
-        self.spin_s, self.nap_s, self.check_s = spin_s, nap_s, check_s
+        self.spin_s, self.nap_s, self.max_nap_s, self.check_s = spin_s, nap_s, max_nap_s, check_s
         self._posted = int(self._n[POSTED])
         self._answered = int(self._n[ANSWERED])
         self._taken = int(self._n[TAKEN])
@@ -100,9 +103,14 @@ class Mailbox:
         """A request is posted and not yet taken (the doorbell)."""
         return self._n[POSTED] > self._taken
 
-    def take(self, out: torch.Tensor, *, alive: Callable[[], bool]) -> torch.Tensor:
-        """Wait (without a deadline) for the next request and copy it into ``out``."""
-        self._wait(self.pending, float("inf"), alive, "post a request")
+    def take(
+        self, out: torch.Tensor, *, alive: Callable[[], bool], spin: bool = True
+    ) -> torch.Tensor:
+        """Wait (without a deadline) for the next request and copy it into ``out``.
+
+        spin=False naps from the start: between batches, when no request is due soon.
+        """
+        self._wait(self.pending, float("inf"), alive, "post a request", spin=spin)
         out.copy_(self.request[: out.numel()])
         self._taken += 1
         self._n[TAKEN] = self._taken
@@ -120,12 +128,19 @@ class Mailbox:
         self._wait(ready, timeout_s, alive, what)
 
     def _wait(
-        self, ready: Callable[[], bool], timeout_s: float, alive: Callable[[], bool], what: str
+        self,
+        ready: Callable[[], bool],
+        timeout_s: float,
+        alive: Callable[[], bool],
+        what: str,
+        *,
+        spin: bool = True,
     ) -> None:
         if ready():
             return
         start = time.perf_counter()
-        spin_until, next_check = start + self.spin_s, start + self.check_s
+        spin_until, next_check = start + (self.spin_s if spin else 0.0), start + self.check_s
+        nap = self.nap_s
         while not ready():
             now = time.perf_counter()
             if now >= next_check:
@@ -135,6 +150,7 @@ class Mailbox:
                     raise LinkError(f"the peer did not {what} within {timeout_s:g} s")
                 next_check = now + self.check_s
             if now >= spin_until:
-                time.sleep(self.nap_s)
+                time.sleep(nap)
+                nap = min(2 * nap, self.max_nap_s)
             else:
                 os.sched_yield()

@@ -141,10 +141,12 @@ def serve_forever(
     resp_buf = torch.zeros(response_numel(cfg.max_batch, k), dtype=torch.float64)
     prev = (0.0,) * 5  # the last pre-speculation: start, end, glue_s, tree_s, depth
     parent_alive = _parent_check(cfg.parent_pid)
+    between_batches = True  # no request is due soon: wait without spinning on the core
     while True:
-        box.take(req_buf, alive=parent_alive)
+        box.take(req_buf, alive=parent_alive, spin=not between_batches)
         got = time.perf_counter()
         cmd = Cmd(int(req_buf[0]))
+        between_batches = cmd in (Cmd.FINISH, Cmd.PING)
         if cmd == Cmd.EXIT:
             return
         if cmd == Cmd.PING:

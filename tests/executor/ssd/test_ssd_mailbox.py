@@ -67,3 +67,29 @@ def test_mailbox_refuses_cpus_without_ordered_stores():
     check_machine("x86_64")
     with pytest.raises(LinkError, match="aarch64"):
         check_machine("aarch64")
+
+
+def _looks_during(box: Mailbox, seconds: float, **kw) -> int:
+    """How many times a wait of ``seconds`` looks at its condition."""
+    looks, end = [0], time.perf_counter() + seconds
+
+    def ready() -> bool:
+        looks[0] += 1
+        return time.perf_counter() >= end
+
+    box._wait(ready, 10.0, alive, "test", **kw)
+    return looks[0]
+
+
+def test_a_long_wait_naps_longer_and_longer():
+    """An idle worker (its engine waits while another runs) must not wake thousands of times a
+    second on the core the running draft needs: naps double from nap_s up to max_nap_s."""
+    path = new_shared_path()
+    try:
+        box = Mailbox(path, 4, 3, spin_s=0.0, nap_s=1e-4, max_nap_s=0.01, check_s=0.01)
+        assert _looks_during(box, 0.3) < 60  # ~0.3 / 0.01 + the doubling; 1e-4 naps: thousands
+        spinner = Mailbox(path, 4, 3, spin_s=0.1, nap_s=1e-4, max_nap_s=0.01, check_s=0.01)
+        assert _looks_during(spinner, 0.15) > 1000  # spins first (a request is due soon)
+        assert _looks_during(spinner, 0.15, spin=False) < 60  # between batches: naps at once
+    finally:
+        path.unlink()
