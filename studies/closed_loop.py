@@ -14,6 +14,9 @@ Stages (each resumes from what ``--out`` already holds; rerun a stage by deletin
   run        the optimizer's policy, the paper default (k=7, uniform 3, jit) and the best measured
              grid points (any mode; SSD), run for real and interleaved ``--repeats`` times
              -> closed_loop.json
+  paired     the chosen policy, the paper default, AR and the best grid points (B=1, T=0) decoding
+             each validation prompt in turn in one process (studies/paired.py), ``--paired-rounds``
+             rounds: the verdict from per-round ratios -> closed_loop.json's ``paired``
   preset     (not in the default stages) the calibrated profile as ssdsim/presets/<pair>-cpu-calibrated.json
 Prints each stage's table; ``--results DIR`` copies the small outputs that studies/make_figures.py
 reads (validation.json, closed_loop.json, timeline.jsonl, calibrated.json).
@@ -32,7 +35,16 @@ sys.path[:0] = [str(ROOT), str(ROOT / "studies")]
 
 import loop_stages as st  # noqa: E402
 
-STAGES = ("profile", "traces", "calibrate", "validate", "optimize", "run", "preset")
+STAGES = (
+    "profile",
+    "traces",
+    "calibrate",
+    "validate",
+    "optimize",
+    "run",
+    "paired",
+    "preset",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=8,
         help="largest lookahead the optimizer tries (default 8: the calibration traces' deepest)",
+    )
+    ap.add_argument(
+        "--paired-rounds", type=int, default=5, help="rounds of the paired stage (default 5)"
     )
     ap.add_argument("--quick", action="store_true", help="tiny grid and runs (plumbing check)")
     ap.add_argument(
@@ -89,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         retries=0 if args.quick else args.retries,
         profile_args=tuple(args.profile_args.split()),
         k_max=args.k_max,
+        paired_rounds=1 if args.quick else args.paired_rounds,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     st.split_prompts(cfg)
@@ -103,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"copied {src} -> {args.results / name}")
     summary = args.out / "closed_loop.json"
     if summary.is_file():
-        print(json.dumps(json.loads(summary.read_text())["verdict"]))
+        done = json.loads(summary.read_text())
+        for part in (done, done.get("paired", {})):
+            if "verdict" in part:
+                print(json.dumps(part["verdict"]))
     return 0
 
 

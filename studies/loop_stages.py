@@ -41,6 +41,10 @@ class LoopConfig:
     retries: int = 1  # reruns of a run other processes disturbed
     profile_args: tuple[str, ...] = ()  # extra python -m executor.profile flags (grid axes)
     k_max: int = 8  # the optimizer searches the lookaheads the calibration traces cover
+    paired_rounds: int = 5  # rounds of the paired comparison (stage paired)
+    paired_grid: int = (
+        0  # grid points (B=1, T=0; best by validation first) paired re-measures; 0: all
+    )
 
     @property
     def valid_prompts(self) -> Path:
@@ -217,11 +221,8 @@ def stage_optimize(cfg: LoopConfig) -> None:
             raise SystemExit("optimizer failed")
 
 
-def _best_grid_point(cfg: LoopConfig, mode: str | None = None) -> Point:
-    """The grid point (B=1, T=0; of ``mode`` if given) with the best measured tokens/s.
-
-    Read from the validation's cached records (``validate/points``), median over repeats.
-    """
+def _grid_at_b1_t0(cfg: LoopConfig, mode: str | None = None) -> dict[str, list[dict]]:
+    """The validation's cached records at B=1, T=0 (of ``mode`` if given), by point key."""
     by_key: dict[str, list[dict]] = {}
     for path in sorted((cfg.out / "validate" / "points").glob("*_r*.json")):
         rec = json.loads(path.read_text())
@@ -230,7 +231,15 @@ def _best_grid_point(cfg: LoopConfig, mode: str | None = None) -> Point:
                 by_key.setdefault(rec["key"].rsplit("_r", 1)[0], []).append(rec)
     if not by_key:
         raise SystemExit(f"no validation records at B=1, T=0 under {cfg.out / 'validate'}")
-    best = max(by_key.values(), key=_median)
+    return by_key
+
+
+def _best_grid_point(cfg: LoopConfig, mode: str | None = None) -> Point:
+    """The grid point (B=1, T=0; of ``mode`` if given) with the best measured tokens/s.
+
+    Read from the validation's cached records (``validate/points``), median over repeats.
+    """
+    best = max(_grid_at_b1_t0(cfg, mode).values(), key=_median)
     shape = "uniform" if "_uniform_" in best[0]["key"] else "geometric"
     return Point(Policy.from_dict(best[0]["policy"]), 1, 0.0, shape)
 
@@ -343,6 +352,117 @@ def stage_preset(cfg: LoopConfig) -> None:
     out = ROOT / "ssdsim" / "presets" / f"{name}.json"
     dataclasses.replace(prof, name=name, description=desc, provenance=prov).save(out)
     print(f"wrote preset {out}")
+
+
+def paired_ratio(a: list[float], b: list[float]) -> dict[str, float]:
+    """Median, min and max over rounds of a[r] / b[r] (two policies' rates in the same rounds)."""
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired_ratio: {len(a)} and {len(b)} rounds, expected equal and > 0")
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+
+
+def paired_verdict(rates: dict[str, list[float]], grid: list[str]) -> dict[str, Any]:
+    """The closed loop's verdict from one paired measurement (per-round rates by name).
+
+    The best grid point is the grid candidate with the highest median rate in this measurement
+    (not the validation's: that maximum over noisy runs is biased upwards).
+    """
+    best = max(grid, key=lambda n: statistics.median(rates[n]))
+    c_best = paired_ratio(rates["chosen"], rates[best])
+    c_paper = paired_ratio(rates["chosen"], rates["paper_default"])
+    return {
+        "best_grid": best,
+        "chosen_over_best_grid": c_best,
+        "chosen_over_paper_default": c_paper,
+        "within_2pct_of_best_grid": c_best["median"] >= 0.98,
+        "faster_than_paper_default": c_paper["median"] > 1.0,
+    }
+
+
+def paired_speedups(
+    rates: dict[str, list[float]], predicted: dict[str, float]
+) -> tuple[dict[str, dict[str, float]], dict[str, float | None]]:
+    """Per policy, measured speedup over AR (median of per-round ratios) against the predicted one.
+
+    ``predicted``: simulated tokens/s by name (``ar`` included). Returns the rows and the median
+    and max of |predicted / measured - 1|.
+    """
+    rows = {}
+    for name in rates:
+        if name == "ar" or name not in predicted:
+            continue
+        meas = paired_ratio(rates[name], rates["ar"])
+        pred = predicted[name] / predicted["ar"]
+        rows[name] = {
+            "measured": meas["median"],
+            "measured_min": meas["min"],
+            "measured_max": meas["max"],
+            "predicted": pred,
+            "error": pred / meas["median"] - 1.0,
+        }
+    errs = [abs(r["error"]) for r in rows.values()]
+    summary = {
+        "median_abs_error": statistics.median(errs) if errs else None,
+        "max_abs_error": max(errs) if errs else None,
+        "points": len(errs),
+    }
+    return rows, summary
+
+
+def stage_paired(cfg: LoopConfig) -> None:
+    """The chosen policy, the paper default, AR and the best grid points, interleaved in one process.
+
+    ``studies/paired.py`` decodes every validation prompt with each policy in turn, over
+    ``paired_rounds`` rounds; the verdict compares per-round ratios, so the machine's drift
+    (which separate runs suffer) cancels. Adds ``paired`` to closed_loop.json.
+    """
+    grid = sorted(_grid_at_b1_t0(cfg).values(), key=_median, reverse=True)
+    grid = grid[: cfg.paired_grid] if cfg.paired_grid > 0 else grid
+    pols = {
+        "chosen": Policy.load(cfg.out / "optimize_t0" / "policy.json"),
+        "paper_default": paper_default(),
+        "ar": Policy(mode="ar"),
+    }
+    grid_names = []
+    for recs in grid:
+        name = "grid " + recs[0]["label"].removesuffix(" B=1 T=0")
+        pols[name] = Policy.from_dict(recs[0]["policy"])
+        grid_names.append(name)
+    pol_file = cfg.out / "paired_policies.json"
+    pol_file.write_text(json.dumps({n: p.to_dict() for n, p in pols.items()}, indent=1))
+    out = cfg.out / "paired.json"
+    argv = [sys.executable, str(ROOT / "studies" / "paired.py"), "--policies", str(pol_file)]
+    argv += ["--pair", cfg.pair, "--prompts", str(cfg.valid_prompts)]
+    argv += ["--num-prompts", str(cfg.num_prompts), "--max-new-tokens", str(cfg.max_new_tokens)]
+    argv += ["--rounds", str(cfg.paired_rounds), "-o", str(out)]
+    subprocess.run(argv, check=True, cwd=ROOT)
+    measured = json.loads(out.read_text())
+    rates = {n: r["rounds"] for n, r in measured["policies"].items()}
+    verdict = paired_verdict(rates, grid_names)
+    from ssdsim.validate.compare import predict
+
+    prof, wl = load_profile(cfg.profile), workload(cfg, 1, 0.0)
+    predicted = {n: predict(prof, p, wl)["tokens_per_s"] for n, p in pols.items()}
+    speedups, speedup_summary = paired_speedups(rates, predicted)
+    summary_path = cfg.out / "closed_loop.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary["paired"] = {
+        **measured,
+        "verdict": verdict,
+        "speedup_vs_ar": speedups,
+        "speedup_error": speedup_summary,
+    }
+    summary_path.write_text(json.dumps(summary, indent=1))
+    for n, r in measured["policies"].items():
+        up = speedups.get(n)
+        ups = f"x AR {up['measured']:.2f} (predicted {up['predicted']:.2f})" if up else ""
+        print(f"{n:32s} {r['label']:56s} {r['tokens_per_s']:7.1f} tok/s  {ups}")
+    print(
+        f"speedup over AR, paired: median |error| {speedup_summary['median_abs_error']:.1%}, "
+        f"max {speedup_summary['max_abs_error']:.1%} over {speedup_summary['points']} policies"
+    )
+    print(json.dumps(verdict, indent=1))
 
 
 def result_files(cfg: LoopConfig) -> list[tuple[Path, str]]:
