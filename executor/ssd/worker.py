@@ -146,7 +146,7 @@ def serve_forever(
         box.take(req_buf, alive=parent_alive, spin=not between_batches)
         got = time.perf_counter()
         cmd = Cmd(int(req_buf[0]))
-        between_batches = cmd in (Cmd.FINISH, Cmd.PING)
+        between_batches = cmd == Cmd.FINISH  # (pings come in bursts: keep spinning)
         if cmd == Cmd.EXIT:
             return
         if cmd == Cmd.PING:
