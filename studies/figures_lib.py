@@ -124,6 +124,50 @@ def plot_predicted_vs_measured(
     return _save(fig, path)
 
 
+def plot_paired_speedups(
+    rows: dict[str, dict[str, float]], summary: dict[str, Any], path: Path
+) -> Path:
+    """Predicted against measured speedup over AR from a paired run (bars: the rounds' range)."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    for name, r in rows.items():
+        kind = "SD" if " sd " in f" {name} " else "AR" if name.endswith("ar") else "SSD"
+        color = {"SD": "C2", "AR": "k", "SSD": "C3"}[kind]
+        if name in ("chosen", "paper_default"):
+            color = "C0" if name == "chosen" else "C1"
+        err = [[r["measured"] - r["measured_min"]], [r["measured_max"] - r["measured"]]]
+        ax.errorbar(
+            r["measured"], r["predicted"], xerr=err, fmt="o", color=color, mfc="none", ms=5, lw=0.8
+        )
+    for label, c in (
+        ("SD", "C2"),
+        ("SSD", "C3"),
+        ("optimizer's pick", "C0"),
+        ("paper default", "C1"),
+    ):
+        ax.plot([], [], "o", color=c, mfc="none", label=label)
+    allv = [
+        v for r in rows.values() for v in (r["measured_min"], r["measured_max"], r["predicted"])
+    ]
+    lo, hi = min(allv) * 0.95, max(allv) * 1.05
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+    for f in (0.92, 1.08):
+        ax.plot([lo, hi], [lo * f, hi * f], "k:", lw=0.6)
+    ax.set(
+        xlabel="measured speedup over AR (paired rounds)",
+        ylabel="predicted speedup over AR",
+        xlim=(lo, hi),
+        ylim=(lo, hi),
+    )
+    med, mx = summary.get("median_abs_error"), summary.get("max_abs_error")
+    if med is not None:
+        ax.set_title(
+            f"B=1, T=0, {len(rows)} policies: median |error| {med:.1%}, max {mx:.1%}", fontsize=9
+        )
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def plot_fan_out_shapes(shapes: dict[str, Sequence[int]], title: str, path: Path) -> Path:
     """Fan-out per accepted length j (bars side by side, one group per j)."""
     fig, ax = plt.subplots(figsize=(5.6, 3.4))

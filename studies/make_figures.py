@@ -9,8 +9,8 @@ Inputs (``--results``, default studies/results/embedded, written by studies/clos
 run for real), ``timeline.jsonl`` (a short SSD trace); the profile is ``--profile`` (default:
 the calibrated ``embedded-cpu-calibrated`` preset). Predicted curves are simulated here; measured points
 come from the results. Figures (small PNGs): speedup_vs_batch, speedup_vs_temperature,
-hit_rate_vs_fan_out, predicted_vs_measured, fan_out_shapes, timeline (and timeline.chrome.json,
-for chrome://tracing or ui.perfetto.dev); with --paper,
+hit_rate_vs_fan_out, predicted_vs_measured, paired_speedups (when closed_loop.json has the paired
+stage), fan_out_shapes, timeline (and timeline.chrome.json, for chrome://tracing or ui.perfetto.dev); with --paper,
 paper_b1_*.png and paper_sweep*.png (studies/paper_b1.py, studies/beyond_paper.py).
 """
 
@@ -154,6 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         ]
     else:
         print(f"skipped the measured figures: no {args.results / 'validation.json'}")
+    paired = (loop or {}).get("paired")
+    if paired and paired.get("speedup_vs_ar"):
+        written.append(
+            fl.plot_paired_speedups(
+                paired["speedup_vs_ar"],
+                paired["speedup_error"],
+                args.figures / "paired_speedups.png",
+            )
+        )
     if (args.results / "timeline.jsonl").is_file():
         written.append(fig_timeline(args.results / "timeline.jsonl", args.figures))
     if args.paper:
