@@ -7,7 +7,8 @@
 Stages (each resumes from what ``--out`` already holds; rerun a stage by deleting its output):
   profile    python -m executor.profile -> latency.json
   traces     calibration runs (AR, SD, SSD at a few points) on the calibration prompts, which are
-             disjoint from the validation prompts -> calib/*.jsonl
+             disjoint from the validation prompts (the sparse n-gram traces on
+             ``--calib-fast-prompts`` of them if given) -> calib/*.jsonl
   calibrate  python -m ssdsim.calibrate calib/*.jsonl --latency latency.json -> calibrated.json
   validate   python -m ssdsim.validate on the grid, validation prompts -> validate/validation.json
   optimize   python -m ssdsim.optimize --profile calibrated.json at B=1, T=0 -> optimize/policy.json
@@ -70,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         help="largest lookahead the optimizer tries (default 8: the calibration traces' deepest)",
     )
     ap.add_argument(
+        "--calib-fast-prompts",
+        type=int,
+        default=0,
+        help="calibration prompts of the sparse fast-fallback traces (default: --num-prompts)",
+    )
+    ap.add_argument(
         "--paired-rounds", type=int, default=5, help="rounds of the paired stage (default 5)"
     )
     ap.add_argument("--quick", action="store_true", help="tiny grid and runs (plumbing check)")
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_args=tuple(args.profile_args.split()),
         k_max=args.k_max,
         paired_rounds=1 if args.quick else args.paired_rounds,
+        calib_fast_prompts=0 if args.quick else args.calib_fast_prompts,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     st.split_prompts(cfg)

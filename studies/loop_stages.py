@@ -41,6 +41,9 @@ class LoopConfig:
     retries: int = 1  # reruns of a run other processes disturbed
     profile_args: tuple[str, ...] = ()  # extra python -m executor.profile flags (grid axes)
     k_max: int = 8  # the optimizer searches the lookaheads the calibration traces cover
+    calib_fast_prompts: int = (
+        0  # prompts of the sparse fast-fallback calibration traces (0: num_prompts)
+    )
     paired_rounds: int = 5  # rounds of the paired comparison (stage paired)
     paired_grid: int = (
         0  # grid points (B=1, T=0; best by validation first) paired re-measures; 0: all
@@ -78,13 +81,19 @@ class LoopConfig:
 def split_prompts(cfg: LoopConfig) -> None:
     """Validation prompts from the set's first half, calibration prompts from its second half.
 
-    Each file holds the half's first ``num_prompts`` prompts; a file is never shortened (traces
+    The validation file holds the half's first ``num_prompts`` prompts, the calibration file
+    ``max(num_prompts, calib_fast_prompts)`` (the n-gram speculator's acceptance varies much
+    from prompt to prompt: its traces may use more of them); a file is never shortened (traces
     already made read their prompt lengths from it; runs take the first ``num_prompts``).
     """
     recs = read_prompt_records(cfg.prompts)
     half = len(recs) // 2
-    for path, part in ((cfg.valid_prompts, recs[:half]), (cfg.calib_prompts, recs[half:])):
-        lines = [json.dumps(r) for r in part[: cfg.num_prompts]]
+    n_calib = max(cfg.num_prompts, cfg.calib_fast_prompts)
+    for path, part, n in (
+        (cfg.valid_prompts, recs[:half], cfg.num_prompts),
+        (cfg.calib_prompts, recs[half:], n_calib),
+    ):
+        lines = [json.dumps(r) for r in part[:n]]
         old = path.read_text().splitlines() if path.is_file() else []
         if len(old) < len(lines):
             path.write_text("\n".join(lines) + "\n")
@@ -148,8 +157,11 @@ def stage_traces(cfg: LoopConfig) -> None:
     ssd = _ssd_available()
     if not ssd:
         print("executor.run has no --mode ssd yet: calibrating from AR and SD traces only")
+    settings = cfg.settings(cfg.calib_prompts)
+    fast = dataclasses.replace(settings, num_prompts=max(cfg.num_prompts, cfg.calib_fast_prompts))
     for p in calibration_points(ssd):
-        rec = measure(p, cfg.settings(cfg.calib_prompts), cfg.out / "calib")
+        s = fast if p.shape == "sparse" else settings  # the fast speculator's acceptance
+        rec = measure(p, s, cfg.out / "calib")
         print(
             f"{p.label:40s} {rec['measured']['tokens_per_s']:8.1f} tokens/s  other processes {rec['foreign_cores'] or 0:.2f} cores"
         )

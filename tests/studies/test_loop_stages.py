@@ -59,3 +59,29 @@ def test_paired_speedups_compare_ratios_to_ar(stages):
     )
     assert summary["points"] == 2
     assert summary["max_abs_error"] == pytest.approx(1 - 2 / 2.1)
+
+
+def test_split_gives_the_fast_traces_more_calibration_prompts(stages, tmp_path):
+    src = tmp_path / "set.jsonl"
+    src.write_text("".join(f'{{"prompt_ids": [{i + 1}, 2, 3]}}\n' for i in range(10)))
+
+    def split(out, **kw):
+        cfg = stages.LoopConfig(
+            pair="smoke",
+            prompts=str(src),
+            out=out,
+            num_prompts=2,
+            max_new_tokens=8,
+            repeats=1,
+            n_trials=1,
+            **kw,
+        )
+        stages.split_prompts(cfg)
+        return [len(p.read_text().splitlines()) for p in (cfg.valid_prompts, cfg.calib_prompts)]
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert split(tmp_path / "a") == [2, 2]
+    assert split(tmp_path / "b", calib_fast_prompts=4) == [2, 4]  # validation prompts unchanged
+    first_calib = (tmp_path / "b" / "prompts_calib.jsonl").read_text().splitlines()[0]
+    assert '"prompt_ids": [6, 2, 3]' in first_calib  # the second half: disjoint from validation
