@@ -22,6 +22,7 @@ from ssdsim.policy import Policy, paper_default, uniform_ssd
 from ssdsim.profile import load_profile
 from ssdsim.trace import read_trace
 from ssdsim.validate.cli import main as validate_main
+from ssdsim.validate.compare import predict, trace_workload
 from ssdsim.validate.grid import Point
 from ssdsim.validate.runner import ROOT, RunSettings, measure
 from ssdsim.workload import Workload, read_prompt_records
@@ -41,13 +42,11 @@ class LoopConfig:
     retries: int = 1  # reruns of a run other processes disturbed
     profile_args: tuple[str, ...] = ()  # extra python -m executor.profile flags (grid axes)
     k_max: int = 8  # the optimizer searches the lookaheads the calibration traces cover
-    calib_fast_prompts: int = (
-        0  # prompts of the sparse fast-fallback calibration traces (0: num_prompts)
-    )
+    # prompts of the sparse fast-fallback calibration traces (0: num_prompts)
+    calib_fast_prompts: int = 0
     paired_rounds: int = 5  # rounds of the paired comparison (stage paired)
-    paired_grid: int = (
-        0  # grid points (B=1, T=0; best by validation first) paired re-measures; 0: all
-    )
+    # grid points (B=1, T=0; best by validation first) the paired stage re-measures (0: all)
+    paired_grid: int = 0
 
     @property
     def valid_prompts(self) -> Path:
@@ -294,8 +293,6 @@ def stage_run(cfg: LoopConfig) -> None:
 def _closed_summary(
     cfg: LoopConfig, pts: dict[str, Point], recs: dict[str, list[dict]]
 ) -> dict[str, Any]:
-    from ssdsim.validate.compare import predict, trace_workload
-
     prof = load_profile(cfg.profile)
     runs = {}
     for name, p in pts.items():
@@ -452,8 +449,6 @@ def stage_paired(cfg: LoopConfig) -> None:
     measured = json.loads(out.read_text())
     rates = {n: r["rounds"] for n, r in measured["policies"].items()}
     verdict = paired_verdict(rates, grid_names)
-    from ssdsim.validate.compare import predict
-
     prof, wl = load_profile(cfg.profile), workload(cfg, 1, 0.0)
     predicted = {n: predict(prof, p, wl)["tokens_per_s"] for n, p in pols.items()}
     speedups, speedup_summary = paired_speedups(rates, predicted)

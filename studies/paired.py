@@ -63,10 +63,11 @@ def _engine(policy: Policy, target: Decoder, draft: Decoder, draft_dir: Path, pl
     return open_engine(target, draft_dir, policy, Sampling(), plan, batch_size=1)
 
 
-def _outputs(engine: Any, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+def _generate(engine: Any, prompts: list[list[int]], max_new_tokens: int) -> Any:
+    """Greedy decoding of ``prompts`` one at a time (the run's result: outputs and summary)."""
     return generate(
         engine, prompts, batch_size=1, max_new_tokens=max_new_tokens, sampling=Sampling()
-    ).outputs
+    )
 
 
 def measure(
@@ -77,16 +78,10 @@ def measure(
     rates: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         per: dict[str, list[float]] = {n: [] for n in names}
-        order = names[r % len(names) :] + names[: r % len(names)]
         for i, prompt in enumerate(prompts):
-            for name in order[i % len(order) :] + order[: i % len(order)]:
-                res = generate(
-                    engines[name],
-                    [prompt],
-                    batch_size=1,
-                    max_new_tokens=max_new_tokens,
-                    sampling=Sampling(),
-                )
+            first = (r + i) % len(names)  # who goes first rotates by prompt and by round
+            for name in names[first:] + names[:first]:
+                res = _generate(engines[name], [prompt], max_new_tokens)
                 per[name].append(res.summary.tokens_per_s)
         for n in names:
             rates[n].append(statistics.fmean(per[n]))
@@ -119,9 +114,9 @@ def run(
         for name, p in policies.items():
             engines[name] = _engine(p, target, draft, pair.draft_dir, plan)
         ar = AREngine(target, Sampling())
-        want = _outputs(ar, prompts[:1], max_new_tokens)
+        want = _generate(ar, prompts[:1], max_new_tokens).outputs
         for name, e in engines.items():  # warm-up and the lossless guard
-            got = _outputs(e, prompts[:1], max_new_tokens)
+            got = _generate(e, prompts[:1], max_new_tokens).outputs
             if got != want:
                 raise SystemExit(f"{name}: greedy output differs from AR's on the first prompt")
         rates = measure(engines, prompts, rounds, max_new_tokens)

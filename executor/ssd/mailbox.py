@@ -20,8 +20,9 @@ yielding the core at each look (``os.sched_yield``: free on an idle core, and an
 queued on it runs), then naps between looks so that an idle worker does not hold its core:
 ``nap_s`` at first, doubling up to ``max_nap_s`` the longer the wait (a worker whose engine is
 idle while another runs, as in a benchmark that interleaves engines, would otherwise wake
-thousands of times a second on the core the running draft needs). Spinning suits a quiet machine with a core per process (the benchmark's setting); under
-contention a blocking receive is woken sooner than a spinner gets its turn back. Every
+thousands of times a second on the core the running draft needs). Spinning suits a quiet
+machine with a core per process (the benchmark's setting); under contention a blocking receive
+is woken sooner than a spinner gets its turn back. Every
 ``check_s`` it asks ``alive()`` and raises ``LinkError`` (from transport) when the peer is gone
 or ``timeout_s`` has passed. Variable-size payloads (PREFILL's prompts) and, between two GPUs,
 the draft distributions still travel through the process group (``Pipe``). Imports torch and
