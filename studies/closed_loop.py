@@ -7,7 +7,8 @@
 Stages (each resumes from what ``--out`` already holds; rerun a stage by deleting its output):
   profile    python -m executor.profile -> latency.json
   traces     calibration runs (AR, SD, SSD at a few points) on the calibration prompts, which are
-             disjoint from the validation prompts (the sparse n-gram traces on
+             disjoint from the validation prompts (``--split``: odd and even positions, no file
+             on both sides) (the sparse n-gram traces on
              ``--calib-fast-prompts`` of them if given) -> calib/*.jsonl
   calibrate  python -m ssdsim.calibrate calib/*.jsonl --latency latency.json -> calibrated.json
   validate   python -m ssdsim.validate on the grid, validation prompts -> validate/validation.json
@@ -77,6 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         help="calibration prompts of the sparse fast-fallback traces (default: --num-prompts)",
     )
     ap.add_argument(
+        "--split",
+        choices=("interleaved", "halves"),
+        default="interleaved",
+        help="validation prompts from the set's even positions and calibration prompts from its "
+        "odd ones (default), or the first and second halves",
+    )
+    ap.add_argument(
         "--paired-rounds", type=int, default=5, help="rounds of the paired stage (default 5)"
     )
     ap.add_argument("--quick", action="store_true", help="tiny grid and runs (plumbing check)")
@@ -113,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         k_max=args.k_max,
         paired_rounds=1 if args.quick else args.paired_rounds,
         calib_fast_prompts=0 if args.quick else args.calib_fast_prompts,
+        split=args.split,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     st.split_prompts(cfg)

@@ -47,6 +47,7 @@ class LoopConfig:
     paired_rounds: int = 5  # rounds of the paired comparison (stage paired)
     # grid points (B=1, T=0; best by validation first) the paired stage re-measures (0: all)
     paired_grid: int = 0
+    split: str = "interleaved"  # how the prompt set splits (see split_prompts)
 
     @property
     def valid_prompts(self) -> Path:
@@ -78,20 +79,37 @@ class LoopConfig:
 
 
 def split_prompts(cfg: LoopConfig) -> None:
-    """Validation prompts from the set's first half, calibration prompts from its second half.
+    """Validation and calibration prompts, disjoint, from ``cfg.split`` of the prompt set.
 
-    The validation file holds the half's first ``num_prompts`` prompts, the calibration file
+    ``interleaved`` (default): validation from the even positions, calibration from the odd
+    ones less any prompt cut from a source file a validation prompt was cut from (a set
+    ordered by file, like ``code64``, then gives both sides the same mix of files);
+    ``halves``: validation from the first half, calibration from the second (the split of the
+    loops before stop 12: the second half of ``code64`` repeats itself more than the first).
+    The validation file holds ``num_prompts`` prompts, the calibration file
     ``max(num_prompts, calib_fast_prompts)`` (the n-gram speculator's acceptance varies much
     from prompt to prompt: its traces may use more of them); a file is never shortened (traces
     already made read their prompt lengths from it; runs take the first ``num_prompts``).
     """
     recs = read_prompt_records(cfg.prompts)
-    half = len(recs) // 2
+    if cfg.split == "halves":
+        valid, calib = recs[: len(recs) // 2], recs[len(recs) // 2 :]
+    elif cfg.split == "interleaved":
+        valid = recs[0::2]
+        used = {r["source"] for r in valid if "source" in r}
+        calib = [r for r in recs[1::2] if r.get("source") is None or r["source"] not in used]
+    else:
+        raise ValueError(f"split: expected 'interleaved' or 'halves', got {cfg.split!r}")
     n_calib = max(cfg.num_prompts, cfg.calib_fast_prompts)
     for path, part, n in (
-        (cfg.valid_prompts, recs[:half], cfg.num_prompts),
-        (cfg.calib_prompts, recs[half:], n_calib),
+        (cfg.valid_prompts, valid, cfg.num_prompts),
+        (cfg.calib_prompts, calib, n_calib),
     ):
+        if len(part) < n:
+            raise ValueError(
+                f"{cfg.prompts}: the {cfg.split} split leaves {len(part)} prompts for "
+                f"{path.name}, expected at least {n}"
+            )
         lines = [json.dumps(r) for r in part[:n]]
         old = path.read_text().splitlines() if path.is_file() else []
         if len(old) < len(lines):

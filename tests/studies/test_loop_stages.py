@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -61,27 +62,45 @@ def test_paired_speedups_compare_ratios_to_ar(stages):
     assert summary["max_abs_error"] == pytest.approx(1 - 2 / 2.1)
 
 
+def _split(stages, src, out, **kw) -> list[list[str]]:
+    out.mkdir()
+    cfg = stages.LoopConfig(
+        pair="smoke",
+        prompts=str(src),
+        out=out,
+        num_prompts=2,
+        max_new_tokens=8,
+        repeats=1,
+        n_trials=1,
+        **kw,
+    )
+    stages.split_prompts(cfg)
+    return [p.read_text().splitlines() for p in (cfg.valid_prompts, cfg.calib_prompts)]
+
+
 def test_split_gives_the_fast_traces_more_calibration_prompts(stages, tmp_path):
     src = tmp_path / "set.jsonl"
     src.write_text("".join(f'{{"prompt_ids": [{i + 1}, 2, 3]}}\n' for i in range(10)))
+    assert [len(p) for p in _split(stages, src, tmp_path / "a")] == [2, 2]
+    valid, calib = _split(stages, src, tmp_path / "b", calib_fast_prompts=4)
+    assert len(valid) == 2 and len(calib) == 4  # validation prompts unchanged
+    assert '"prompt_ids": [1, 2, 3]' in valid[0] and '"prompt_ids": [3, 2, 3]' in valid[1]
+    assert '"prompt_ids": [2, 2, 3]' in calib[0]  # odd positions: disjoint from validation
+    valid, calib = _split(stages, src, tmp_path / "c", split="halves")
+    assert '"prompt_ids": [6, 2, 3]' in calib[0]  # the second half
 
-    def split(out, **kw):
-        cfg = stages.LoopConfig(
-            pair="smoke",
-            prompts=str(src),
-            out=out,
-            num_prompts=2,
-            max_new_tokens=8,
-            repeats=1,
-            n_trials=1,
-            **kw,
-        )
-        stages.split_prompts(cfg)
-        return [len(p.read_text().splitlines()) for p in (cfg.valid_prompts, cfg.calib_prompts)]
 
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    assert split(tmp_path / "a") == [2, 2]
-    assert split(tmp_path / "b", calib_fast_prompts=4) == [2, 4]  # validation prompts unchanged
-    first_calib = (tmp_path / "b" / "prompts_calib.jsonl").read_text().splitlines()[0]
-    assert '"prompt_ids": [6, 2, 3]' in first_calib  # the second half: disjoint from validation
+def test_interleaved_split_keeps_each_source_file_on_one_side(stages, tmp_path):
+    src = tmp_path / "set.jsonl"
+    files = ["a", "b", "c", "d", "e", "f", "a", "c", "g", "h"]  # prompt 7 reuses file c
+    src.write_text(
+        "".join(f'{{"prompt_ids": [{i + 1}], "source": "{f}"}}\n' for i, f in enumerate(files))
+    )
+    valid, calib = _split(stages, src, tmp_path / "a", calib_fast_prompts=4)
+    sources = [[json.loads(x)["source"] for x in side] for side in (valid, calib)]
+    assert sources[1] == ["b", "d", "f", "h"]  # c (also a validation file) left out
+    assert not set(sources[0]) & set(sources[1])
+    with pytest.raises(
+        ValueError, match=r"leaves 4 prompts for prompts_calib\.jsonl, expected at least 5"
+    ):
+        _split(stages, src, tmp_path / "b", calib_fast_prompts=5)
