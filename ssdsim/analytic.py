@@ -110,8 +110,9 @@ def ssd_b1(
         profile.link, lat.response_bytes(1, k, profile.vocab_size, profile.dist_bytes, with_dists)
     )
     verify = lat.verify_s(profile, 1, k, context, "ssd")
+    dists = profile.ssd_dist_row_s * k if with_dists else 0.0  # the draft's k distributions
     prespec = lat.prespec_s(profile, 1, k, policy.budget, context)
-    step_hit = max(link + verify, prespec)
+    step_hit = max(link + verify + dists, prespec)
     if miss_kind == "jit":
         step_miss = step_hit + lat.draft_chain_s(profile, 1, k, context)
     else:

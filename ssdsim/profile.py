@@ -368,6 +368,10 @@ class Profile:
             when it samples (T > 0): drawing from the distribution costs more than an argmax.
         tree_sample_row_s: seconds per branch row per SSD tree step added when the tree samples
             (T > 0; Saguaro sampling of each of the B*M rows).
+        ssd_dist_row_s: host work on the target's critical path per draft distribution an SSD
+            step receives when sampling (T > 0: k per row proposed by the draft, i.e. hits and
+            jit's misses; unpacking them and verifying against them), beyond
+            ``mode_overheads["ssd"]``.
         jit_scale: multiplier on the draft's chain forwards when SSD's draft worker decodes
             missed rows (jit): the worker's forwards, run right after its tree on another core,
             can cost more than SD's drafting in the target's process.
@@ -397,6 +401,7 @@ class Profile:
     draft_sampling_scale: float = 1.0
     jit_scale: float = 1.0
     tree_sample_row_s: float = 0.0
+    ssd_dist_row_s: float = 0.0
 
     def __post_init__(self) -> None:
         o = "Profile"
@@ -435,6 +440,7 @@ class Profile:
         check_float(o, "draft_sampling_scale", self.draft_sampling_scale, 0.0, low_open=True)
         check_float(o, "jit_scale", self.jit_scale, 0.0, low_open=True)
         check_float(o, "tree_sample_row_s", self.tree_sample_row_s, 0.0)
+        check_float(o, "ssd_dist_row_s", self.ssd_dist_row_s, 0.0)
         object.__setattr__(self, "mode_overheads", _mode_overheads(o, self.mode_overheads))
 
     def to_dict(self) -> dict[str, Any]:

@@ -78,6 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         help="calibration prompts of the sparse fast-fallback traces (default: --num-prompts)",
     )
     ap.add_argument(
+        "--calib-repeats",
+        type=int,
+        default=2,
+        help="passes over the calibration points, one after the other (default 2: one pass "
+        "bakes the machine's load at that moment into the profile)",
+    )
+    ap.add_argument(
         "--split",
         choices=("interleaved", "halves"),
         default="interleaved",
@@ -106,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     bad = [s for s in stages if s not in STAGES]
     if bad:
         ap.error(f"--stages: unknown {bad}; expected a subset of {','.join(STAGES)}")
+    if args.calib_repeats < 1:
+        ap.error(f"--calib-repeats: expected at least 1, got {args.calib_repeats}")
     cfg = st.LoopConfig(
         pair=args.pair,
         prompts=args.prompts,
@@ -122,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         paired_rounds=1 if args.quick else args.paired_rounds,
         calib_fast_prompts=0 if args.quick else args.calib_fast_prompts,
         split=args.split,
+        calib_repeats=1 if args.quick else args.calib_repeats,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     st.split_prompts(cfg)

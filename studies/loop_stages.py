@@ -48,6 +48,7 @@ class LoopConfig:
     # grid points (B=1, T=0; best by validation first) the paired stage re-measures (0: all)
     paired_grid: int = 0
     split: str = "interleaved"  # how the prompt set splits (see split_prompts)
+    calib_repeats: int = 1  # passes over the calibration points (stage traces)
 
     @property
     def valid_prompts(self) -> Path:
@@ -176,12 +177,14 @@ def stage_traces(cfg: LoopConfig) -> None:
         print("executor.run has no --mode ssd yet: calibrating from AR and SD traces only")
     settings = cfg.settings(cfg.calib_prompts)
     fast = dataclasses.replace(settings, num_prompts=max(cfg.num_prompts, cfg.calib_fast_prompts))
-    for p in calibration_points(ssd):
-        s = fast if p.shape == "sparse" else settings  # the fast speculator's acceptance
-        rec = measure(p, s, cfg.out / "calib")
-        print(
-            f"{p.label:40s} {rec['measured']['tokens_per_s']:8.1f} tokens/s  other processes {rec['foreign_cores'] or 0:.2f} cores"
-        )
+    for repeat in range(cfg.calib_repeats):  # passes at different times: the load moves
+        for p in calibration_points(ssd):
+            s = fast if p.shape == "sparse" else settings  # the fast speculator's acceptance
+            rec = measure(p, s, cfg.out / "calib", repeat)
+            print(
+                f"{p.label:40s} r{repeat} {rec['measured']['tokens_per_s']:8.1f} tokens/s  "
+                f"other processes {rec['foreign_cores'] or 0:.2f} cores"
+            )
 
 
 def stage_calibrate(cfg: LoopConfig) -> None:

@@ -83,6 +83,12 @@ def format_report(cal: Calibration) -> str:
                 if cal.ssd.tree_sample_row_s is not None
                 else "- (no T > 0 SSD trace)"
             )
+            + "; target host work per draft distribution "
+            + (
+                f"{cal.ssd.dist_row_s * 1e6:.1f} us (k per row the draft proposed for)"
+                if cal.ssd.dist_row_s is not None
+                else "- (needs SSD traces at T = 0 and T > 0)"
+            )
         )
     for name, o in cal.overheads.items():
         med = ", ".join(f"B={b}: {v * 1e3:.3f}" for b, v in o.medians.items())

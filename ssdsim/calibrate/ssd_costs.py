@@ -8,6 +8,10 @@ the executor's SSD traces, after the forwards were scaled (``trace_costs``):
   start, minus the modelled target forward (k+1 tokens), the draft's time on the critical path
   (``draft_s``: jit or the fast speculator), the target's wait for the draft (``wait_s``) and
   the modelled link messages. It holds the slower verification and the message handling.
+- SSD host work per draft distribution at T > 0 (``Profile.ssd_dist_row_s``): the host work
+  of steps at T > 0 beyond the greedy fit at their batch size, per distribution received (k
+  per row whose proposals came from the draft: hits, and jit's misses); then the host work per
+  step is fitted on greedy traces only (when there are any);
 - jit scale (``Profile.jit_scale``): jit decoding's measured seconds over the modelled draft
   chain of the missed rows, over greedy SSD jit traces;
 - draft tree scale (multiplies ``Profile.draft_tree``): per greedy SSD trace, the run summary's
@@ -32,7 +36,7 @@ from ssdsim import latency as lat
 from ssdsim.calibrate.latency_fit import OverheadFit, fit_overhead
 from ssdsim.calibrate.trace_costs import _prompt_lens, scaled
 from ssdsim.profile import Profile
-from ssdsim.trace import Trace
+from ssdsim.trace import StepRecord, Trace
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class SsdCosts:
     sampling_scale: float | None
     tree_sample_row_s: float | None
     jit_scale: float | None = None
+    dist_row_s: float | None = None
 
 
 def _executor(traces: dict[str, Trace], mode: str) -> list[Trace]:
@@ -58,8 +63,8 @@ def _temperature(t: Trace) -> float:
     return float(t.header.workload.get("temperature", 0.0))
 
 
-def host_samples(profile: Profile, trace: Trace) -> list[tuple[int, float]]:
-    """(batch, seconds of SSD host work) per full-batch step of one SSD trace."""
+def _host_steps(profile: Profile, trace: Trace) -> list[tuple[StepRecord, float]]:
+    """(step, seconds of SSD host work) per full-batch step of one SSD trace."""
     pol, wl = trace.header.policy, trace.header.workload
     k, batch = int(pol["k"]), int(wl.get("batch_size", 1))
     context = _prompt_lens(trace)
@@ -78,10 +83,21 @@ def host_samples(profile: Profile, trace: Trace) -> list[tuple[int, float]]:
             ctx = sum(context[o.seq] for o in s.seqs) / batch
             fwd = lat.forward_s(profile.target, batch, k + 1, ctx + k + 1)
             rest = s.draft_s + s.wait_s + req + resp  # draft_s: jit or the fast speculator
-            out.append((batch, nxt.t_start_s - s.t_start_s - fwd - rest))
+            out.append((s, nxt.t_start_s - s.t_start_s - fwd - rest))
         for o in s.seqs:
             context[o.seq] += o.emitted_tokens
     return out
+
+
+def host_samples(profile: Profile, trace: Trace) -> list[tuple[int, float]]:
+    """(batch, seconds of SSD host work) per full-batch step of one SSD trace."""
+    return [(len(s.seqs), sec) for s, sec in _host_steps(profile, trace)]
+
+
+def _dist_rows(step: StepRecord) -> int:
+    """Rows whose k proposals came with the draft's distributions: hits, and jit's misses
+    (the fast speculator's proposals are one-hot, made on the target's side)."""
+    return sum(1 for o in step.seqs if o.proposed > 0 and (o.cache_hit or step.fallback == "jit"))
 
 
 def _mean_context(trace: Trace) -> float:
@@ -177,18 +193,37 @@ def fit_jit_scale(profile: Profile, ssd: list[Trace]) -> float | None:
     return measured / model if model > 0 else None
 
 
+def fit_dist_row_s(profile: Profile, ssd: list[Trace], greedy: OverheadFit) -> float | None:
+    """Median over SSD traces at T > 0 of their host work per step beyond ``greedy`` (the host
+    work fitted at T = 0) per draft distribution received (k per row that carried them), >= 0;
+    None: no such trace."""
+    rows = []
+    for t in ssd:
+        steps = _host_steps(profile, t)
+        k = int(t.header.policy["k"])
+        dists = sum(_dist_rows(s) * k for s, _ in steps)
+        if _temperature(t) == 0 or not dists:
+            continue
+        extra = sum(sec - greedy.at(len(s.seqs)) for s, sec in steps)
+        rows.append(extra / dists)
+    return max(float(np.median(rows)), 0.0) if rows else None
+
+
 def fit_ssd_costs(profile: Profile, traces: dict[str, Trace]) -> SsdCosts:
     """SSD host work and the draft's scales, on ``profile`` as scaled so far (forwards)."""
     ssd, sd = _executor(traces, "ssd"), _executor(traces, "sd")
-    samples = [x for t in ssd for x in host_samples(profile, t)]
+    greedy = [t for t in ssd if _temperature(t) == 0]
+    samples = [x for t in (greedy or ssd) for x in host_samples(profile, t)]
+    overhead = fit_overhead(samples) if samples else None
     tree_scale = fit_tree_scale(profile, ssd)
     treed = profile
     if tree_scale is not None and profile.draft_tree is not None:
         treed = dataclasses.replace(profile, draft_tree=scaled(profile.draft_tree, tree_scale))
     return SsdCosts(
-        overhead=fit_overhead(samples) if samples else None,
+        overhead=overhead,
         tree_scale=tree_scale,
         sampling_scale=fit_sampling_scale(sd),
         tree_sample_row_s=fit_tree_sample_row_s(treed, ssd),
         jit_scale=fit_jit_scale(profile, ssd),
+        dist_row_s=fit_dist_row_s(profile, ssd, overhead) if greedy and overhead else None,
     )

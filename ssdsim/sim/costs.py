@@ -52,6 +52,9 @@ def step_costs(plan: Plan, out: BatchOutcomes) -> StepCosts:
     ds = prof.draft_sampling_scale if plan.with_dists else 1.0  # the draft samples at T > 0
     if plan.mode == "sd":
         return StepCosts(verify=verify, draft=(lat.draft_chain_s(prof, n, k, ctx) * ds).tolist())
+    if plan.with_dists:  # the target takes k draft distributions per row the draft proposed for
+        rows = n if plan.miss_kind == "jit" else (out.active & out.hit).sum(axis=1)
+        verify = (np.asarray(verify) + prof.ssd_dist_row_s * rows * k).tolist()
     n_miss, ctx_miss = _mean_context(out.context, out.active & ~out.hit)
     zeros = np.zeros(len(n))
     jit_s = lat.draft_chain_s(prof, n_miss, k, ctx_miss) * ds * prof.jit_scale

@@ -97,3 +97,33 @@ def test_jit_scale_recovered(make_toy, tmp_path):
     q = tmp_path / "fast.jsonl"
     simulate(truth, uniform_ssd(3, 1, "fast"), WL, trace_path=q)
     assert fit_ssd_costs(truth, {str(q): read_trace(_as_executor(q))}).jit_scale is None
+
+
+def test_distribution_rows_at_t_above_zero_recovered(make_toy, tmp_path):
+    """SSD at T > 0 pays 0.3 ms per draft distribution (k per row the draft proposed for: hits,
+    and jit's misses, not the fast speculator's) beside 2.5 ms a step: the fit takes the step's
+    host work from the greedy traces and the per-row work from the others."""
+    truth = make_toy(mode_overheads={"ssd": (2.5e-3, 0.0)}, ssd_dist_row_s=3e-4)
+    paths = []
+    for i, t in enumerate((0.0, 1.0, 1.0)):
+        p = tmp_path / f"ssd{i}.jsonl"
+        wl = dataclasses.replace(WL, temperature=t, seed=i, batch_size=1 + i)
+        simulate(truth, uniform_ssd(3 + i, 2, "jit" if i == 1 else "fast"), wl, trace_path=p)
+        paths.append(_as_executor(p))
+    traces = {str(p): read_trace(p) for p in paths}
+    fit = fit_ssd_costs(dataclasses.replace(truth, ssd_dist_row_s=0.0), traces)
+    assert fit.overhead is not None and fit.overhead.at(2) == pytest.approx(2.5e-3, rel=1e-6)
+    assert fit.dist_row_s == pytest.approx(3e-4, rel=1e-6)
+    # greedy traces alone say nothing about it
+    greedy = {paths[0].as_posix(): traces[str(paths[0])]}
+    assert fit_ssd_costs(truth, greedy).dist_row_s is None
+
+
+def test_distribution_rows_cost_time_only_when_sampling(make_toy):
+    prof = make_toy(mode_overheads={"ssd": (2.5e-3, 0.0)})
+    pol = uniform_ssd(4, 2, "fast")
+    for t, slower in ((0.0, False), (1.0, True)):
+        wl = dataclasses.replace(WL, temperature=t)
+        base = simulate(prof, pol, wl).tokens_per_s
+        paid = simulate(dataclasses.replace(prof, ssd_dist_row_s=1e-3), pol, wl).tokens_per_s
+        assert (paid < base) is slower and (paid == base) is not slower
