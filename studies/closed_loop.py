@@ -6,19 +6,23 @@
 
 Stages (each resumes from what ``--out`` already holds; rerun a stage by deleting its output):
   profile    python -m executor.profile -> latency.json
-  traces     calibration runs (AR, SD, SSD at a few points) on the calibration prompts, which are
-             disjoint from the validation prompts (``--split``: odd and even positions, no file
-             on both sides) (the sparse n-gram traces on
+  traces     calibration runs (AR, SD, SSD at a few points; ``--calib-repeats`` passes) on the
+             calibration prompts, disjoint from the validation prompts (``--split``: odd and
+             even positions, no source file on both sides; the sparse n-gram traces on
              ``--calib-fast-prompts`` of them if given) -> calib/*.jsonl
   calibrate  python -m ssdsim.calibrate calib/*.jsonl --latency latency.json -> calibrated.json
   validate   python -m ssdsim.validate on the grid, validation prompts -> validate/validation.json
   optimize   python -m ssdsim.optimize --profile calibrated.json at B=1, T=0 -> optimize/policy.json
-  run        the optimizer's policy, the paper default (k=7, uniform 3, jit) and the best measured
+  shortlist  the optimizer's --shortlist fastest predicted candidates decoding the calibration
+             prompts paired (studies/paired.py); the best measured is the loop's choice
+             -> shortlist.json (without this stage the choice is the optimizer's first)
+  run        the loop's choice, the paper default (k=7, uniform 3, jit) and the best measured
              grid points (any mode; SSD), run for real and interleaved ``--repeats`` times
              -> closed_loop.json
-  paired     the chosen policy, the paper default, AR and the best grid points (B=1, T=0) decoding
-             each validation prompt in turn in one process (studies/paired.py), ``--paired-rounds``
-             rounds: the verdict from per-round ratios -> closed_loop.json's ``paired``
+  paired     the choice (and the optimizer's first, if another), the paper default, AR and the
+             grid points (B=1, T=0) decoding each validation prompt in turn in one process
+             (studies/paired.py), ``--paired-rounds`` rounds: the verdict from per-round ratios
+             -> closed_loop.json's ``paired``
   preset     (not in the default stages) the calibrated profile as ssdsim/presets/<pair>-cpu-calibrated.json
 Prints each stage's table; ``--results DIR`` copies the small outputs that studies/make_figures.py
 reads (validation.json, closed_loop.json, timeline.jsonl, calibrated.json).
@@ -35,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "studies")]
 
+import loop_paired  # noqa: E402
+import loop_shortlist  # noqa: E402
 import loop_stages as st  # noqa: E402
 
 STAGES = (
@@ -43,10 +49,22 @@ STAGES = (
     "calibrate",
     "validate",
     "optimize",
+    "shortlist",
     "run",
     "paired",
     "preset",
 )
+STAGE_FUNCS = {
+    "profile": st.stage_profile,
+    "traces": st.stage_traces,
+    "calibrate": st.stage_calibrate,
+    "validate": st.stage_validate,
+    "optimize": st.stage_optimize,
+    "shortlist": loop_shortlist.stage_shortlist,
+    "run": st.stage_run,
+    "paired": loop_paired.stage_paired,
+    "preset": st.stage_preset,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         "odd ones (default), or the first and second halves",
     )
     ap.add_argument(
+        "--shortlist",
+        type=int,
+        default=4,
+        help="optimizer candidates stage shortlist measures (default 4)",
+    )
+    ap.add_argument(
+        "--shortlist-rounds", type=int, default=2, help="rounds of stage shortlist (default 2)"
+    )
+    ap.add_argument(
         "--paired-rounds", type=int, default=5, help="rounds of the paired stage (default 5)"
     )
     ap.add_argument("--quick", action="store_true", help="tiny grid and runs (plumbing check)")
@@ -113,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     bad = [s for s in stages if s not in STAGES]
     if bad:
         ap.error(f"--stages: unknown {bad}; expected a subset of {','.join(STAGES)}")
-    if args.calib_repeats < 1:
-        ap.error(f"--calib-repeats: expected at least 1, got {args.calib_repeats}")
+    for flag in ("calib_repeats", "shortlist", "shortlist_rounds", "paired_rounds"):
+        if getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')}: expected at least 1, got {getattr(args, flag)}")
     cfg = st.LoopConfig(
         pair=args.pair,
         prompts=args.prompts,
@@ -132,12 +160,14 @@ def main(argv: list[str] | None = None) -> int:
         calib_fast_prompts=0 if args.quick else args.calib_fast_prompts,
         split=args.split,
         calib_repeats=1 if args.quick else args.calib_repeats,
+        shortlist=2 if args.quick else args.shortlist,
+        shortlist_rounds=1 if args.quick else args.shortlist_rounds,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     st.split_prompts(cfg)
     for stage in stages:
         print(f"\n== {stage} ==", flush=True)
-        getattr(st, f"stage_{stage}")(cfg)
+        STAGE_FUNCS[stage](cfg)
     if args.results:
         args.results.mkdir(parents=True, exist_ok=True)
         for src, name in st.result_files(cfg):

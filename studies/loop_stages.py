@@ -48,6 +48,8 @@ class LoopConfig:
     # grid points (B=1, T=0; best by validation first) the paired stage re-measures (0: all)
     paired_grid: int = 0
     split: str = "interleaved"  # how the prompt set splits (see split_prompts)
+    shortlist: int = 4  # optimizer candidates stage shortlist measures (studies/loop_shortlist.py)
+    shortlist_rounds: int = 2  # rounds of its paired measurement
     calib_repeats: int = 1  # passes over the calibration points (stage traces)
 
     @property
@@ -253,7 +255,7 @@ def stage_optimize(cfg: LoopConfig) -> None:
             raise SystemExit("optimizer failed")
 
 
-def _grid_at_b1_t0(cfg: LoopConfig, mode: str | None = None) -> dict[str, list[dict]]:
+def grid_at_b1_t0(cfg: LoopConfig, mode: str | None = None) -> dict[str, list[dict]]:
     """The validation's cached records at B=1, T=0 (of ``mode`` if given), by point key."""
     by_key: dict[str, list[dict]] = {}
     for path in sorted((cfg.out / "validate" / "points").glob("*_r*.json")):
@@ -271,17 +273,25 @@ def _best_grid_point(cfg: LoopConfig, mode: str | None = None) -> Point:
 
     Read from the validation's cached records (``validate/points``), median over repeats.
     """
-    best = max(_grid_at_b1_t0(cfg, mode).values(), key=_median)
+    best = max(grid_at_b1_t0(cfg, mode).values(), key=median_rate)
     shape = "uniform" if "_uniform_" in best[0]["key"] else "geometric"
     return Point(Policy.from_dict(best[0]["policy"]), 1, 0.0, shape)
 
 
-def _median(recs: list[dict], name: str = "tokens_per_s") -> float:
+def median_rate(recs: list[dict], name: str = "tokens_per_s") -> float:
     return statistics.median(r["measured"][name] for r in recs)
 
 
+def chosen_policy(cfg: LoopConfig) -> Policy:
+    """The loop's choice at B=1, T=0: stage shortlist's pick when it ran, else the optimizer's."""
+    shortlist = cfg.out / "shortlist.json"
+    if shortlist.is_file():
+        return Policy.from_dict(json.loads(shortlist.read_text())["choice"]["policy"])
+    return Policy.load(cfg.out / "optimize_t0" / "policy.json")
+
+
 def stage_run(cfg: LoopConfig) -> None:
-    chosen = Policy.load(cfg.out / "optimize_t0" / "policy.json")
+    chosen = chosen_policy(cfg)
     hot = Policy.load(cfg.out / "optimize_t1" / "policy.json")
     pts = {
         "chosen": Point(chosen, 1, 0.0, "optimized"),
@@ -302,6 +312,7 @@ def stage_run(cfg: LoopConfig) -> None:
         for name, p in pts.items():
             recs[name].append(measure(p, settings, cfg.out / "closed", r))
     summary = _closed_summary(cfg, pts, recs)
+    summary["choice_from"] = "shortlist" if (cfg.out / "shortlist.json").is_file() else "optimizer"
     (cfg.out / "closed_loop.json").write_text(json.dumps(summary, indent=1))
     _write_timeline(recs["chosen"][0]["trace"], cfg.out / "timeline.jsonl")
     for name, row in summary["runs"].items():
@@ -322,7 +333,7 @@ def _closed_summary(
             "policy": p.policy.label(),
             "policy_json": p.policy.to_dict(),
             "temperature": p.temperature,
-            "tokens_per_s": _median(recs[name]),
+            "tokens_per_s": median_rate(recs[name]),
             "all_tokens_per_s": [r["measured"]["tokens_per_s"] for r in recs[name]],
             "hit_rate": recs[name][0]["measured"].get("hit_rate"),
             "predicted_tokens_per_s": pred["tokens_per_s"],
@@ -382,115 +393,6 @@ def stage_preset(cfg: LoopConfig) -> None:
     out = ROOT / "ssdsim" / "presets" / f"{name}.json"
     dataclasses.replace(prof, name=name, description=desc, provenance=prov).save(out)
     print(f"wrote preset {out}")
-
-
-def paired_ratio(a: list[float], b: list[float]) -> dict[str, float]:
-    """Median, min and max over rounds of a[r] / b[r] (two policies' rates in the same rounds)."""
-    if len(a) != len(b) or not a:
-        raise ValueError(f"paired_ratio: {len(a)} and {len(b)} rounds, expected equal and > 0")
-    ratios = [x / y for x, y in zip(a, b, strict=True)]
-    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
-
-
-def paired_verdict(rates: dict[str, list[float]], grid: list[str]) -> dict[str, Any]:
-    """The closed loop's verdict from one paired measurement (per-round rates by name).
-
-    The best grid point is the grid candidate with the highest median rate in this measurement
-    (not the validation's: that maximum over noisy runs is biased upwards).
-    """
-    best = max(grid, key=lambda n: statistics.median(rates[n]))
-    c_best = paired_ratio(rates["chosen"], rates[best])
-    c_paper = paired_ratio(rates["chosen"], rates["paper_default"])
-    return {
-        "best_grid": best,
-        "chosen_over_best_grid": c_best,
-        "chosen_over_paper_default": c_paper,
-        "within_2pct_of_best_grid": c_best["median"] >= 0.98,
-        "faster_than_paper_default": c_paper["median"] > 1.0,
-    }
-
-
-def paired_speedups(
-    rates: dict[str, list[float]], predicted: dict[str, float]
-) -> tuple[dict[str, dict[str, float]], dict[str, float | None]]:
-    """Per policy, measured speedup over AR (median of per-round ratios) against the predicted one.
-
-    ``predicted``: simulated tokens/s by name (``ar`` included). Returns the rows and the median
-    and max of |predicted / measured - 1|.
-    """
-    rows = {}
-    for name in rates:
-        if name == "ar" or name not in predicted:
-            continue
-        meas = paired_ratio(rates[name], rates["ar"])
-        pred = predicted[name] / predicted["ar"]
-        rows[name] = {
-            "measured": meas["median"],
-            "measured_min": meas["min"],
-            "measured_max": meas["max"],
-            "predicted": pred,
-            "error": pred / meas["median"] - 1.0,
-        }
-    errs = [abs(r["error"]) for r in rows.values()]
-    summary = {
-        "median_abs_error": statistics.median(errs) if errs else None,
-        "max_abs_error": max(errs) if errs else None,
-        "points": len(errs),
-    }
-    return rows, summary
-
-
-def stage_paired(cfg: LoopConfig) -> None:
-    """The chosen policy, the paper default, AR and the best grid points, interleaved in one process.
-
-    ``studies/paired.py`` decodes every validation prompt with each policy in turn, over
-    ``paired_rounds`` rounds; the verdict compares per-round ratios, so the machine's drift
-    (which separate runs suffer) cancels. Adds ``paired`` to closed_loop.json.
-    """
-    grid = sorted(_grid_at_b1_t0(cfg).values(), key=_median, reverse=True)
-    grid = grid[: cfg.paired_grid] if cfg.paired_grid > 0 else grid
-    pols = {
-        "chosen": Policy.load(cfg.out / "optimize_t0" / "policy.json"),
-        "paper_default": paper_default(),
-        "ar": Policy(mode="ar"),
-    }
-    grid_names = []
-    for recs in grid:
-        name = "grid " + recs[0]["label"].removesuffix(" B=1 T=0")
-        pols[name] = Policy.from_dict(recs[0]["policy"])
-        grid_names.append(name)
-    pol_file = cfg.out / "paired_policies.json"
-    pol_file.write_text(json.dumps({n: p.to_dict() for n, p in pols.items()}, indent=1))
-    out = cfg.out / "paired.json"
-    argv = [sys.executable, str(ROOT / "studies" / "paired.py"), "--policies", str(pol_file)]
-    argv += ["--pair", cfg.pair, "--prompts", str(cfg.valid_prompts)]
-    argv += ["--num-prompts", str(cfg.num_prompts), "--max-new-tokens", str(cfg.max_new_tokens)]
-    argv += ["--rounds", str(cfg.paired_rounds), "-o", str(out)]
-    subprocess.run(argv, check=True, cwd=ROOT)
-    measured = json.loads(out.read_text())
-    rates = {n: r["rounds"] for n, r in measured["policies"].items()}
-    verdict = paired_verdict(rates, grid_names)
-    prof, wl = load_profile(cfg.profile), workload(cfg, 1, 0.0)
-    predicted = {n: predict(prof, p, wl)["tokens_per_s"] for n, p in pols.items()}
-    speedups, speedup_summary = paired_speedups(rates, predicted)
-    summary_path = cfg.out / "closed_loop.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    summary["paired"] = {
-        **measured,
-        "verdict": verdict,
-        "speedup_vs_ar": speedups,
-        "speedup_error": speedup_summary,
-    }
-    summary_path.write_text(json.dumps(summary, indent=1))
-    for n, r in measured["policies"].items():
-        up = speedups.get(n)
-        ups = f"x AR {up['measured']:.2f} (predicted {up['predicted']:.2f})" if up else ""
-        print(f"{n:32s} {r['label']:56s} {r['tokens_per_s']:7.1f} tok/s  {ups}")
-    print(
-        f"speedup over AR, paired: median |error| {speedup_summary['median_abs_error']:.1%}, "
-        f"max {speedup_summary['max_abs_error']:.1%} over {speedup_summary['points']} policies"
-    )
-    print(json.dumps(verdict, indent=1))
 
 
 def result_files(cfg: LoopConfig) -> list[tuple[Path, str]]:

@@ -3,6 +3,8 @@
 summary.json holds ``best`` and ``baselines`` (``ar``, ``sd``, ``paper_default``), each with
 ``tokens_per_s`` (per sequence), ``batch_tokens_per_s``, ``hit_rate``, ``mean_accepted_len``,
 ``tokens_per_step``, the policy and its speedups; ``best_ssd`` when the best policy is not SSD;
+``candidates``: every re-evaluated policy that fits the cache memory, fastest first (the top
+SSD and SD policies of the search and the baselines: a shortlist to confirm on hardware);
 the study's name, storage and trial count; and how the numbers were re-evaluated.
 policy.json is ``best``'s Policy (``Policy.save``), read by the executor.
 
@@ -61,6 +63,7 @@ def summary_dict(
         "elapsed_s": result.elapsed_s,
         "best": row(result.best, result),
         "baselines": {name: row(ev, result) for name, ev in result.baselines.items()},
+        "candidates": [row(ev, result) for ev in result.candidates],
     }
     if result.best_ssd is not None and result.best_ssd.label != result.best.label:
         out["best_ssd"] = row(result.best_ssd, result)

@@ -48,3 +48,39 @@ def test_bad_policies_file_is_named(paired, tmp_path):
     bad.write_text("[1, 2]")
     with pytest.raises(SystemExit, match=r"p\.json: expected a non-empty object"):
         paired.main(["--policies", str(bad), "-o", str(tmp_path / "o.json")])
+
+
+def test_shortlist_stage_measures_candidates_and_the_loop_takes_its_choice(smoke_cache, tmp_path):
+    sys.path.insert(0, str(ROOT / "studies"))
+    import loop_shortlist
+    import loop_stages
+
+    cfg = loop_stages.LoopConfig(
+        pair="smoke",
+        prompts="smoke8",
+        out=tmp_path,
+        num_prompts=2,
+        max_new_tokens=8,
+        repeats=1,
+        n_trials=1,
+        shortlist=2,
+        shortlist_rounds=2,
+    )
+    loop_stages.split_prompts(cfg)
+    (tmp_path / "optimize_t0").mkdir()
+    cands = [
+        ("ar", 900.0, {"mode": "ar"}),
+        ("ssd", 500.0, {"mode": "ssd", "k": 2, "fan_out": [2, 1, 2], "fallback": "fast"}),
+        ("sd", 400.0, {"mode": "sd", "k": 2}),
+        ("sd k=1", 300.0, {"mode": "sd", "k": 1}),  # beyond the shortlist of 2
+    ]
+    summary = {"candidates": [{"label": n, "tokens_per_s": r, "policy": p} for n, r, p in cands]}
+    (tmp_path / "optimize_t0" / "summary.json").write_text(json.dumps(summary))
+    loop_shortlist.stage_shortlist(cfg)
+    res = json.loads((tmp_path / "shortlist.json").read_text())
+    assert [c["label"] for c in res["candidates"]] == ["ssd", "sd"]
+    assert res["prompts"] == str(cfg.calib_prompts)  # chosen on calibration prompts only
+    best = max(res["candidates"], key=lambda c: c["measured_tokens_per_s"])
+    assert res["choice"]["label"] == best["label"]
+    assert all(len(c["rounds"]) == 2 for c in res["candidates"])
+    assert loop_stages.chosen_policy(cfg).to_dict() == best["policy"]

@@ -67,7 +67,7 @@ def _results(d: Path) -> None:
         dataclasses.replace(wl, batch_size=2),
         trace_path=d / "timeline.jsonl",
     )
-    speedups = {  # a paired stage's rows (studies/loop_stages.paired_speedups)
+    speedups = {  # a paired stage's rows (studies/loop_paired.paired_speedups)
         name: {"measured": m, "measured_min": m - 0.05, "measured_max": m + 0.04, "predicted": p}
         for name, m, p in (
             ("chosen", 1.2, 1.35),

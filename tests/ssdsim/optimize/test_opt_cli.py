@@ -128,6 +128,10 @@ def test_run_writes_policy_summary_and_figures(tmp_path, cache, capsys):
     )  # baselines are candidates too
     assert best["speedup_vs_ar"] == pytest.approx(best["tokens_per_s"] / base["ar"]["tokens_per_s"])
     assert Policy.load(out / "policy.json").to_dict() == best["policy"]
+    cands = summary["candidates"]  # the shortlist: best first, no label twice, AR among them
+    assert cands[0]["label"] == best["label"] and len({c["label"] for c in cands}) == len(cands)
+    rates = [c["tokens_per_s"] for c in cands]
+    assert rates == sorted(rates, reverse=True) and "ar" in {c["label"] for c in cands}
     assert summary["n_trials"] == 40 and summary["workload"]["batch_size"] == 2
     for fig in ("history.png", "speedups.png", "fan_out.png"):
         assert (out / fig).stat().st_size > 1000
