@@ -7,8 +7,9 @@ fresh seeds and more prompts. Never imports torch, executor or kernels.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -65,6 +66,37 @@ def best_by_label(trials: list[FrozenTrial], mode: str) -> list[tuple[float, dic
     return sorted(best.values(), key=lambda x: -x[0])
 
 
+T = TypeVar("T")
+
+
+def diverse(items: Sequence[T], n: int, *families: Callable[[T], Hashable]) -> list[T]:
+    """Up to ``n`` of ``items`` (best first), in their order, chosen in passes: the first item
+    of each family under ``families[0]``, then of each family under ``families[1]`` not yet
+    represented, ..., then the next best of any.
+
+    Re-evaluating or measuring the five best policies of a search is a waste when they are one
+    policy five times over (the same k and fallback, a branch moved): this keeps the best of
+    each kind first.
+    """
+    chosen: list[int] = []
+    for fam in (*families, None):
+        seen = {fam(items[i]) for i in chosen} if fam else set()
+        for i, item in enumerate(items):
+            key = fam(item) if fam else i
+            if len(chosen) < n and i not in chosen and key not in seen:
+                chosen.append(i)
+                seen.add(key)
+    return [items[i] for i in sorted(chosen)]
+
+
+def _fallback(r: tuple[float, dict[str, Any]]) -> str:
+    return r[1]["policy"]["fallback"]
+
+
+def _k_fallback(r: tuple[float, dict[str, Any]]) -> tuple[int, str]:
+    return r[1]["policy"]["k"], r[1]["policy"]["fallback"]
+
+
 def summarize(
     study: optuna.Study,
     profile: Profile,
@@ -74,11 +106,14 @@ def summarize(
 ) -> Result:
     """Re-evaluate the top SSD policies, the two best SD, AR and the paper default; pick the best.
 
+    The top SSD policies (``settings.top_n``) are diverse: the best of each miss fallback, then
+    the best of each further (k, fallback), then the next best (``diverse``).
+
     The best is the fastest re-evaluated candidate that fits the cache memory, baselines
     included, so it is never slower than a baseline it is compared with.
     """
     trials = finished(study)
-    ssd = best_by_label(trials, "ssd")[: settings.top_n]
+    ssd = diverse(best_by_label(trials, "ssd"), settings.top_n, _fallback, _k_fallback)
     sd = best_by_label(trials, "sd")[:2]
     if not ssd and not sd:
         raise SchemaError(

@@ -27,7 +27,8 @@ class Settings:
     storage: an Optuna storage URL or journal path (None: the default journal, see storage.py).
     study: study name (None: named from profile, workload and this setup). seed: sampler seed
         and the simulation seed shared by all trials. cache_memory_bytes: draft memory for the
-        speculation cache (None: the profile's). top_n: distinct policies re-evaluated;
+        speculation cache (None: the profile's). top_n: distinct SSD policies re-evaluated
+        (the best of each fallback and of each (k, fallback) first: ``select.diverse``);
         reeval_seeds / reeval_scale: seeds and prompt multiplier of the re-evaluation.
         search_tokens: tokens each trial generates at least (prompts are added in whole batches).
         polish_fraction: share of the trials left to the local polish after the sampler.

@@ -9,7 +9,10 @@ ratio within one pass: the machine's slow drifts cancel) and for the hit rate (a
 points only). With repeats, each row's ``spread`` ((max - min) / median of its passes' tokens/s)
 and the summary's ``repeat_spread_median`` / ``repeat_spread_max`` say how far the measurement
 itself moves between passes: an error below that spread is within the machine's noise
-(``inside_passes``: the prediction lies between the slowest and the fastest pass).
+(``inside_passes``: the prediction lies between the slowest and the fastest pass). Each pass
+is also predicted twice (``pass_errors``): by the simulator, and by the mean of the point's
+other passes; the summary's ``pass_median_abs_error`` and ``repeat_median_abs_error`` pool
+them: the second is how well the machine repeats itself, a floor for any predictor.
 Never torch or the executor.
 """
 
@@ -65,6 +68,11 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
     many = len(passes) >= 2
     spread = (max(passes) - min(passes)) / statistics.median(passes) if many else None
     inside = min(passes) <= pred["tokens_per_s"] <= max(passes) if many else None
+    pass_errors: dict[str, list[float]] = {"simulator": [], "other_passes": []}
+    for i, p in enumerate(passes if many else []):
+        others = statistics.fmean(passes[:i] + passes[i + 1 :])
+        pass_errors["simulator"].append(abs(pred["tokens_per_s"] / p - 1.0))
+        pass_errors["other_passes"].append(abs(others / p - 1.0))
     hit_err = (
         pred["hit_rate"] - meas["hit_rate"]
         if pred["hit_rate"] is not None and meas["hit_rate"] is not None
@@ -83,6 +91,7 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         "hit_rate_error": hit_err,
         "spread": spread,
         "inside_passes": inside,
+        "pass_errors": pass_errors,
         "load_avg_1m": statistics.fmean(sum(r["load_avg_1m"]) / 2 for r in records),
         "foreign_cores": _median([r.get("foreign_cores") for r in records]),
     }
@@ -119,6 +128,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ups = _stats([abs(r["speedup_error"]) for r in rows if r.get("speedup_error") is not None])
     spreads = _stats([r["spread"] for r in rows if r.get("spread") is not None])
     inside = [r["inside_passes"] for r in rows if r.get("inside_passes") is not None]
+    per_pass = {
+        who: [e for r in rows for e in (r.get("pass_errors") or {}).get(who, [])]
+        for who in ("simulator", "other_passes")
+    }
     return {
         "points": len(rows),
         "median_abs_error": errs[0],
@@ -130,6 +143,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "repeat_spread_median": spreads[0],
         "repeat_spread_max": spreads[1],
         "inside_passes": sum(inside) if inside else None,
+        "pass_median_abs_error": _stats(per_pass["simulator"])[0],
+        "repeat_median_abs_error": _stats(per_pass["other_passes"])[0],
     }
 
 
@@ -160,6 +175,12 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
             f"measurement noise: passes of one point spread by {s['repeat_spread_median']:.1%} (median), "
             f"{s['repeat_spread_max']:.1%} (max); prediction inside the passes' range at "
             f"{s['inside_passes']} of {s['points']} points"
+        )
+    if s.get("pass_median_abs_error") is not None:
+        lines.append(
+            f"one pass predicted by the simulator: median |error| {s['pass_median_abs_error']:.1%}; "
+            f"by the mean of the point's other passes: {s['repeat_median_abs_error']:.1%} "
+            "(how well the machine repeats itself)"
         )
     if s["hit_rate_median_abs_error"] is not None:
         lines.append(

@@ -74,11 +74,17 @@ def test_shortlist_stage_measures_candidates_and_the_loop_takes_its_choice(smoke
         ("sd", 400.0, {"mode": "sd", "k": 2}),
         ("sd k=1", 300.0, {"mode": "sd", "k": 1}),  # beyond the shortlist of 2
     ]
-    summary = {"candidates": [{"label": n, "tokens_per_s": r, "policy": p} for n, r, p in cands]}
+    summary = {
+        "candidates": [{"label": n, "tokens_per_s": r, "policy": p} for n, r, p in cands],
+        "baselines": {"ar": {"tokens_per_s": 900.0}},
+    }
     (tmp_path / "optimize_t0" / "summary.json").write_text(json.dumps(summary))
     loop_shortlist.stage_shortlist(cfg)
     res = json.loads((tmp_path / "shortlist.json").read_text())
-    assert [c["label"] for c in res["candidates"]] == ["ssd", "sd"]
+    assert [c["label"] for c in res["candidates"]] == ["ssd", "sd"]  # AR: measured, not a candidate
+    assert (
+        len(res["ar_rounds"]) == 2 and res["candidates"][0]["predicted_speedup_vs_ar"] == 500 / 900
+    )
     assert res["prompts"] == str(cfg.calib_prompts)  # chosen on calibration prompts only
     best = max(res["candidates"], key=lambda c: c["measured_tokens_per_s"])
     assert res["choice"]["label"] == best["label"]

@@ -36,6 +36,12 @@ def test_candidates_are_the_fastest_predicted_without_ar(shortlist):
     assert list(got) == ["ssd k=2", "sd k=4"]
     assert got["sd k=4"].k == 4 and got["ssd k=2"].mode == "ssd"
     assert len(shortlist.shortlist_candidates(summary, 10)) == 3
+    # near-copies of one policy lead: the best SD and each SSD fallback go first
+    fast = {"mode": "ssd", "k": 8, "fan_out": [0] * 8 + [1], "fallback": "fast"}
+    copies = [_row(f"fast {i}", 230.0 - i, fast) for i in range(4)]
+    jit = _row("jit", 190.0, {"mode": "ssd", "k": 4, "fan_out": [2] * 5})
+    got = shortlist.shortlist_candidates({"candidates": [*copies, jit, *summary["candidates"]]}, 4)
+    assert list(got) == ["fast 0", "ssd k=2", "jit", "sd k=4"]
     with pytest.raises(SystemExit, match="no 'candidates'"):
         shortlist.shortlist_candidates({"best": {}}, 2)
 

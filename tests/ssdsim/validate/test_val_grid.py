@@ -138,3 +138,10 @@ def test_rows_report_the_spread_of_their_passes(monkeypatch):
     assert s["inside_passes"] == 1
     assert "spread by 15.0% (median), 20.0% (max)" in format_table([inside, outside, single], s)
     assert "inside the passes' range at 1 of 3 points" in format_table([inside, outside, single], s)
+    # each pass predicted by the simulator and by the mean of its point's other passes
+    assert inside["pass_errors"]["other_passes"] == pytest.approx([105 / 90 - 1, 1 - 95 / 110, 0])
+    assert outside["pass_errors"]["simulator"] == pytest.approx([120 / 95 - 1, 120 / 105 - 1])
+    assert single["pass_errors"] == {"simulator": [], "other_passes": []}
+    assert s["pass_median_abs_error"] == pytest.approx(120 / 105 - 1)  # of 5 passes
+    assert s["repeat_median_abs_error"] == pytest.approx(105 / 95 - 1)
+    assert "other passes: 10.5%" in format_table([inside, outside, single], s)
