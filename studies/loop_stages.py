@@ -399,6 +399,7 @@ def result_files(cfg: LoopConfig) -> list[tuple[Path, str]]:
     return [
         (cfg.out / "validate" / "validation.json", "validation.json"),
         (cfg.out / "closed_loop.json", "closed_loop.json"),
+        (cfg.out / "shortlist.json", "shortlist.json"),
         (cfg.out / "timeline.jsonl", "timeline.jsonl"),
         (cfg.profile, "calibrated.json"),
         (cfg.out / "latency.json", "latency.json"),
