@@ -387,8 +387,8 @@ def stage_preset(cfg: LoopConfig) -> None:
         f"The {cfg.pair} pair on this project's 2-core CPU machine (one torch thread per process, "
         "each on its own core), calibrated by studies/closed_loop.py: latency grids from "
         "python -m executor.profile, scaled to the executor traces' load; acceptance, coverage "
-        "and per-sequence spread from executor traces on held-out prompts (calibration half of "
-        f"{cfg.prompts}). {prof.description}"
+        "and per-sequence spread from executor traces on held-out prompts (calibration prompts of "
+        f"{cfg.prompts}, {cfg.split} split). {prof.description}"
     )
     out = ROOT / "ssdsim" / "presets" / f"{name}.json"
     dataclasses.replace(prof, name=name, description=desc, provenance=prov).save(out)
