@@ -50,7 +50,7 @@ class LoopConfig:
     split: str = "interleaved"  # how the prompt set splits (see split_prompts)
     shortlist: int = 4  # optimizer candidates stage shortlist measures (studies/loop_shortlist.py)
     shortlist_rounds: int = 2  # rounds of its paired measurement
-    calib_repeats: int = 1  # passes over the calibration points (stage traces)
+    calib_repeats: int = 2  # passes over the calibration points (stage traces; as the CLI)
 
     @property
     def valid_prompts(self) -> Path:
