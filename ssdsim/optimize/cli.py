@@ -27,7 +27,7 @@ from ssdsim._schema import SchemaError
 from ssdsim.optimize import report
 from ssdsim.optimize.plots import write_figures
 from ssdsim.optimize.search import optimize
-from ssdsim.optimize.settings import SAMPLERS, Settings, space_for
+from ssdsim.optimize.settings import OBJECTIVES, SAMPLERS, Settings, space_for
 from ssdsim.optimize.storage import describe_storage, open_storage
 from ssdsim.optimize.sweep import run_sweep
 from ssdsim.policy import FALLBACKS
@@ -177,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: %(default)s",
     )
     p.add_argument(
+        "--objective",
+        default="tokens_per_s",
+        choices=OBJECTIVES,
+        help="maximise tokens/s per sequence or the batch's tokens/s (throughput; at B > 1 a "
+        "static batch waits for its slowest sequence) (default: %(default)s)",
+    )
+    p.add_argument(
         "--top-n",
         type=_positive(int, 1),
         default=5,
@@ -247,6 +254,7 @@ def _settings(args: argparse.Namespace, profile: Profile) -> Settings:
         top_n=args.top_n,
         reeval_seeds=args.reeval_seeds,
         progress=not args.quiet,
+        objective=args.objective,
     )
 
 

@@ -69,6 +69,10 @@ class Evaluation:
     def label(self) -> str:
         return self.policy.label()
 
+    def rate(self, metric: str) -> float:
+        """The evaluation's value of an objective metric (``settings.OBJECTIVES``)."""
+        return float(getattr(self, metric))
+
     @classmethod
     def from_summaries(
         cls, policy: Policy, summaries: Sequence[RunSummary], memory_bytes: int = 0
@@ -120,7 +124,8 @@ def evaluate(
 
 
 class Objective:
-    """Optuna objective: maximise simulated tokens/s per sequence; infeasible trials score 0."""
+    """Optuna objective: maximise a simulated rate (``metric``: tokens/s per sequence by default,
+    or the batch's tokens/s); infeasible trials score 0."""
 
     def __init__(
         self,
@@ -132,8 +137,10 @@ class Objective:
         cache_limit_bytes: int,
         simulate: Simulate | None = None,
         optimal: Allocator | None = None,
+        metric: str = "tokens_per_s",
     ) -> None:
         self.profile = profile
+        self.metric = metric
         self.optimal = optimal
         self.workload = workload
         self.space = space
@@ -173,4 +180,4 @@ class Objective:
         }
         result.update({m: getattr(summary, m) for m in METRICS})
         trial.set_user_attr(RESULT_ATTR, result)
-        return summary.tokens_per_s
+        return float(getattr(summary, self.metric))

@@ -2,7 +2,7 @@
 
 summary.json holds ``best`` and ``baselines`` (``ar``, ``sd``, ``paper_default``), each with
 ``tokens_per_s`` (per sequence), ``batch_tokens_per_s``, ``hit_rate``, ``mean_accepted_len``,
-``tokens_per_step``, the policy and its speedups; ``best_ssd`` when the best policy is not SSD;
+``tokens_per_step``, the policy and its speedups (in the study's ``objective``); ``best_ssd`` when the best policy is not SSD;
 ``candidates``: every re-evaluated policy that fits the cache memory, fastest first (the top
 SSD and SD policies of the search and the baselines: a shortlist to confirm on hardware);
 the study's name, storage and trial count; and how the numbers were re-evaluated.
@@ -35,9 +35,10 @@ def row(ev: Evaluation, result: Result) -> dict[str, Any]:
     """One evaluation as a summary entry, with speedups against the baselines."""
     ar, sd, paper = (result.baselines.get(n) for n in ("ar", "sd", "paper_default"))
     out = ev.to_dict()
-    out["speedup_vs_ar"] = _ratio(ev.tokens_per_s, ar.tokens_per_s if ar else None)
-    out["speedup_vs_sd"] = _ratio(ev.tokens_per_s, sd.tokens_per_s if sd else None)
-    out["speedup_vs_paper_default"] = _ratio(ev.tokens_per_s, paper.tokens_per_s if paper else None)
+    m = result.objective
+    out["speedup_vs_ar"] = _ratio(ev.rate(m), ar.rate(m) if ar else None)
+    out["speedup_vs_sd"] = _ratio(ev.rate(m), sd.rate(m) if sd else None)
+    out["speedup_vs_paper_default"] = _ratio(ev.rate(m), paper.rate(m) if paper else None)
     out["search_tokens_per_s"] = result.search_values.get(ev.label)
     out["fits_cache_memory"] = ev.cache_memory_bytes <= result.cache_limit_bytes
     return out
@@ -53,6 +54,7 @@ def summary_dict(
         "study": result.study_name,
         "storage": result.storage,
         "n_trials": result.n_trials,
+        "objective": result.objective,
         "seed": settings.seed,
         "reevaluation": {
             "seeds": settings.reeval_seeds,
@@ -87,8 +89,9 @@ def table_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    """The table the CLI prints: policy, tokens/s, speedups, hit rate, mean accepted length."""
-    head = ("", "policy", "tokens/s", "±", "vs AR", "vs SD", "hit rate", "accepted")
+    """The table the CLI prints: policy, tokens/s (per sequence and per batch), speedups (in the
+    study's objective), hit rate, mean accepted length."""
+    head = ("", "policy", "tokens/s", "±", "batch tok/s", "vs AR", "vs SD", "hit rate", "accepted")
     lines = [head]
     for title, r in table_rows(summary):
         lines.append(
@@ -97,6 +100,7 @@ def format_table(summary: dict[str, Any]) -> str:
                 r["label"] + ("" if r["fits_cache_memory"] else " (over cache memory)"),
                 _fmt(r["tokens_per_s"], ".1f"),
                 _fmt(r["tokens_per_s_std"], ".1f"),
+                _fmt(r["batch_tokens_per_s"], ".1f"),
                 _fmt(r["speedup_vs_ar"], ".2f") + "x",
                 _fmt(r["speedup_vs_sd"], ".2f") + "x",
                 _fmt(r["hit_rate"], ".3f"),

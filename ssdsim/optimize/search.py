@@ -52,6 +52,7 @@ def study_config(
         "cache_memory_bytes": limit,
         "seed": settings.seed,
         "search_tokens": settings.search_tokens,
+        **({"objective": settings.objective} if settings.objective != "tokens_per_s" else {}),
     }
 
 
@@ -138,6 +139,7 @@ def prepare(
         cache_limit_bytes=limit,
         simulate=simulate,
         optimal=optimal,
+        metric=settings.objective,
     )
     return study, objective
 

@@ -41,6 +41,7 @@ class Result:
     elapsed_s: float = 0.0
     reeval_workload: Workload | None = None
     cache_limit_bytes: int = 0
+    objective: str = "tokens_per_s"
 
 
 def finished(study: optuna.Study) -> list[FrozenTrial]:
@@ -125,11 +126,13 @@ def summarize(
     top_sd = [evaluator(r["policy"]) for _, r in sd]
     baselines = {"ar": evaluator(Policy(mode="ar").to_dict())}
     if top_sd:
-        baselines["sd"] = max(top_sd, key=lambda e: e.tokens_per_s)
+        baselines["sd"] = max(top_sd, key=lambda e: e.rate(settings.objective))
     baselines["paper_default"] = evaluator(seedpts.paper_default().to_dict())
     limit = settings.cache_memory_bytes or profile.cache_memory_bytes
     pool = [e for e in top_ssd + top_sd + list(baselines.values()) if e.cache_memory_bytes <= limit]
-    candidates = sorted({e.label: e for e in pool}.values(), key=lambda e: -e.tokens_per_s)
+    candidates = sorted(
+        {e.label: e for e in pool}.values(), key=lambda e: -e.rate(settings.objective)
+    )
     ssd_pool = [e for e in candidates if e.policy.mode == "ssd"]
     return Result(
         best=candidates[0],
@@ -147,6 +150,7 @@ def summarize(
         ],
         reeval_workload=work,
         cache_limit_bytes=limit,
+        objective=settings.objective,
     )
 
 
