@@ -50,6 +50,11 @@ class ChanceAt:
     source: str = "model"
     seq_spread: tuple[float, ...] = ()
     coverage_fast: Coverage | None = None
+    seq_spread_fast: tuple[float, ...] = ()
+
+    def spread_for(self, proposer: str) -> tuple[float, ...]:
+        """Per-sequence rejection multipliers of a proposer kind (empty: sequences alike)."""
+        return self.seq_spread_fast if proposer == "fast" else self.seq_spread
 
     def alpha_for(self, proposer: str) -> tuple[float, ...]:
         """Acceptance per position of a proposer kind (``hit``, ``jit`` or ``fast``)."""
@@ -311,4 +316,5 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         source=source,
         seq_spread=p.seq_spread if p is not None else (),
         coverage_fast=p.coverage_fast if p is not None and source == "point" else None,
+        seq_spread_fast=p.seq_spread_fast if p is not None else (),
     )

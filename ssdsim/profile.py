@@ -237,7 +237,11 @@ class ChancePoint:
 
     seq_spread: how acceptance differs between sequences (prompts): per measured sequence a
     multiplier r on its rejection chances, P(reject at j) = min(1, (1 - alpha[j]) r); empty:
-    every sequence alike. The simulator gives each sequence one of them.
+    every sequence alike. The simulator gives each sequence one of them, for the draft's
+    proposals (hits, jit misses).
+    seq_spread_fast: the same for the fast speculator's proposals (against ``alpha_fast``): how
+    much a sequence repeats itself is not how well the draft predicts it; empty: every sequence
+    alike (fast rows then follow ``alpha_fast`` pooled).
     coverage_fast: measured c_j(F) on rows the fast speculator proposed, by accepted length j
     (``reject_tables[j]``, whether its proposals ran out or one was rejected); None: derived
     from the draft's coverage (``ssdsim.chance.coverage_for``).
@@ -252,6 +256,7 @@ class ChancePoint:
     samples: int = 0
     seq_spread: tuple[float, ...] = ()
     coverage_fast: Coverage | None = None
+    seq_spread_fast: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
@@ -268,12 +273,13 @@ class ChancePoint:
                 self, "coverage_fast", Coverage.from_dict(self.coverage_fast, f"{o}.coverage_fast")
             )
         check_int(o, "samples", self.samples, 0)
-        spread = self.seq_spread
-        if not isinstance(spread, (list, tuple)):
-            raise fail(o, "seq_spread", spread, "a list of numbers > 0")
-        for i, v in enumerate(spread):
-            check_float(o, f"seq_spread[{i}]", v, 0.0, low_open=True)
-        object.__setattr__(self, "seq_spread", tuple(float(v) for v in spread))
+        for name in ("seq_spread", "seq_spread_fast"):
+            spread = getattr(self, name)
+            if not isinstance(spread, (list, tuple)):
+                raise fail(o, name, spread, "a list of numbers > 0")
+            for i, v in enumerate(spread):
+                check_float(o, f"{name}[{i}]", v, 0.0, low_open=True)
+            object.__setattr__(self, name, tuple(float(v) for v in spread))
 
     @classmethod
     def from_dict(cls, data: Any, owner: str = "ChancePoint") -> ChancePoint:

@@ -148,16 +148,23 @@ def sparse_fast_ssd(k: int) -> Policy:
     )
 
 
+CALIB_B8 = 8  # the largest batch the calibration runs (bench_executor's second batch size)
+
+
 def calibration_points(ssd: bool) -> list[Point]:
     """Runs whose traces calibrate: AR and SD at B 1 and 4, T 0 and 1 (SD also at k=8 and B=4,
     for the acceptance of deep positions); SSD jit, fast and C < 1 (and k=8 jit: cut trees);
     SSD at k=8 with a sparse tree and fast misses at T 0 and 1, so that the fast speculator's
     acceptance at every depth is measured on every kind of step, not only after the draft's
     misses (a first closed loop without them chose such a policy on extrapolated acceptance:
-    predicted 248.9 tokens/s, measured 187.6)."""
-    pts = [Point(Policy(mode="ar"), b, 0.0) for b in (1, 4)]
+    predicted 248.9 tokens/s, measured 187.6). At B=8 (greedy): AR, SD k=2 and SSD k=4 fast,
+    so that batch-8 forwards are scaled by runs, not extrapolated from B=4 (a preset without
+    them over-predicted AR and SD at B=8 by ~25% and chose a B=8 policy 0.84x SD); SSD k=2 fast
+    at B=1 (without it the loop under-predicted k=2 SSD by ~20%)."""
+    pts = [Point(Policy(mode="ar"), b, 0.0) for b in (1, 4, CALIB_B8)]
     pts += [Point(Policy(mode="sd", k=4), b, t) for b in (1, 4) for t in (0.0, 1.0)]
     pts += [Point(Policy(mode="sd", k=8), 4, t) for t in (0.0, 1.0)]
+    pts.append(Point(Policy(mode="sd", k=2), CALIB_B8, 0.0))
     if ssd:
         pts += [
             Point(uniform_ssd(4, 3, "jit"), 1, 0.0, "uniform"),
@@ -169,6 +176,8 @@ def calibration_points(ssd: bool) -> list[Point]:
             Point(uniform_ssd(8, 3, "fast"), 1, 0.0, "uniform"),
             Point(sparse_fast_ssd(8), 1, 0.0, "sparse"),
             Point(sparse_fast_ssd(8), 1, 1.0, "sparse"),
+            Point(uniform_ssd(2, 3, "fast"), 1, 0.0, "uniform"),
+            Point(uniform_ssd(4, 3, "fast"), CALIB_B8, 0.0, "uniform"),
         ]
     return pts
 
@@ -179,9 +188,11 @@ def stage_traces(cfg: LoopConfig) -> None:
         print("executor.run has no --mode ssd yet: calibrating from AR and SD traces only")
     settings = cfg.settings(cfg.calib_prompts)
     fast = dataclasses.replace(settings, num_prompts=max(cfg.num_prompts, cfg.calib_fast_prompts))
+    big = dataclasses.replace(settings, num_prompts=2 * CALIB_B8)  # two full batches
     for repeat in range(cfg.calib_repeats):  # passes at different times: the load moves
         for p in calibration_points(ssd):
             s = fast if p.shape == "sparse" else settings  # the fast speculator's acceptance
+            s = big if p.batch_size == CALIB_B8 else s
             rec = measure(p, s, cfg.out / "calib", repeat)
             print(
                 f"{p.label:40s} r{repeat} {rec['measured']['tokens_per_s']:8.1f} tokens/s  "

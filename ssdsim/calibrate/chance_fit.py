@@ -200,17 +200,19 @@ def fit_point(
     alpha = tally.alpha("hit") or tally.alpha("jit")
     if alpha is None:
         return None
+    fast = tally.alpha("fast")
     cov = fit_coverage(tally, depth, min_samples)
     point = ChancePoint(
         temperature=temperature,
         rescale=rescale,
         alpha=alpha,
         alpha_after_miss=tally.alpha("jit"),
-        alpha_fast=tally.alpha("fast"),
+        alpha_fast=fast,
         coverage=cov[0] if cov else None,
         samples=tally.seqsteps,
         seq_spread=fit_seq_spread(alpha, tally.per_seq),
         coverage_fast=fit_fast_coverage(tally, depth, min_samples),
+        seq_spread_fast=fit_seq_spread(fast, tally.per_seq_fast) if fast else (),
     )
     if cov is None:
         return PointFit(point, None, None, (), 0)

@@ -1,6 +1,7 @@
 """The calibration's residual report: what was fitted, from how much data, and how well.
 
-Per (temperature, rescale): acceptance per position by proposer with sample counts; the
+Per (temperature, rescale): acceptance per position by proposer with sample counts; how
+sequences differ (the per-sequence spreads of draft and fast proposals); the
 coverage power laws and their largest gap to the empirical tables; per SSD trace the measured
 hit rate against the fitted model's stationary hit rate; the forward formulas' relative errors
 on their grids; the host work per step. Never torch or the executor.
@@ -16,6 +17,13 @@ from ssdsim.policy import Policy
 
 def _rates(values: tuple[float, ...] | None) -> str:
     return "-" if not values else "[" + " ".join(f"{v:.3f}" for v in values) + "]"
+
+
+def _spread(spread: tuple[float, ...]) -> str:
+    """A spread's size and its 10th, 50th and 90th percentiles (multipliers on rejection)."""
+    q = sorted(spread)
+    pick = [q[min(len(q) - 1, int(f * len(q)))] for f in (0.1, 0.5, 0.9)]
+    return f"{len(q)} sequences, rejection x{pick[0]:.2f} / x{pick[1]:.2f} / x{pick[2]:.2f} (p10/p50/p90)"
 
 
 def hit_rate_checks(cal: Calibration) -> list[tuple[str, float, float]]:
@@ -40,6 +48,9 @@ def format_report(cal: Calibration) -> str:
         lines.append(f"chance at T={p.temperature:g}, C={p.rescale:g} ({p.samples} sequence-steps)")
         lines.append(f"  acceptance per position: hit {_rates(p.alpha)}")
         lines.append(f"    jit {_rates(p.alpha_after_miss)}  fast {_rates(p.alpha_fast)}")
+        for kind, spread in (("draft", p.seq_spread), ("fast", p.seq_spread_fast)):
+            if spread:
+                lines.append(f"  sequences differ ({kind} proposals): {_spread(spread)}")
         if f.reject_law is not None:
             betas = " ".join(f"{b:.3f}" for b in f.reject_law.betas)
             lines.append(

@@ -42,6 +42,8 @@ class Tally:
     fast_ranks: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     # per (trace, sequence): position counts of its draft proposals (hit and jit kinds)
     per_seq: dict[tuple[str, int], tuple[list[int], list[int]]] = field(default_factory=dict)
+    # the same for the fast speculator's proposals
+    per_seq_fast: dict[tuple[str, int], tuple[list[int], list[int]]] = field(default_factory=dict)
 
     def add(
         self,
@@ -54,9 +56,9 @@ class Tally:
         """Count one sequence-step; ``proposed`` overrides the record's (fast rows: k)."""
         proposed = o.proposed if proposed is None else max(proposed, o.proposed)
         _count(self.reached[kind], self.passed[kind], o.accepted_len, proposed)
-        if kind != "fast":
-            counts = self.per_seq.setdefault((source, o.seq), ([], []))
-            _count(*counts, o.accepted_len, proposed)
+        per_seq = self.per_seq_fast if kind == "fast" else self.per_seq
+        counts = per_seq.setdefault((source, o.seq), ([], []))
+        _count(*counts, o.accepted_len, proposed)
         self.seqsteps += 1
         if not ranked:
             return

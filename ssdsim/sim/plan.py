@@ -40,7 +40,8 @@ class Plan:
     miss_kind: the proposer of missed SSD rows (``jit`` or ``fast``; ``hit`` for SD/AR, unused).
     cdf_hit/cdf_miss: P(A <= j) for proposals after a hit (and SD) and on a missed row.
     cdf_hit_seq/cdf_miss_seq: the same per sequence (rows) when the chance has a per-sequence
-        spread (``ChancePoint.seq_spread``; stream ``spread`` deals its values out), else None.
+        spread (``ChancePoint.seq_spread``, ``seq_spread_fast`` for the fast speculator's rows;
+        stream ``spread`` deals their values out), else None.
     thr_hit/thr_miss: c_j(F_j) with the after-hit / after-miss fan-out (SSD; empty otherwise).
     thr_hit_cut: c_bonus(F_j): a hit row's every proposal accepted when its tree was cut at
         depth j < k (doorbell; j = k equals thr_hit[k]).
@@ -108,19 +109,36 @@ def _check_inputs(profile: object, policy: object, workload: object, seed: objec
     return int(seed)
 
 
+def deal_spread(spread: tuple[float, ...], n: int, rng: np.random.Generator) -> np.ndarray:
+    """n sequences' spread values: a systematic sample of the sorted spread (one random offset,
+    then every m/n-th value; each value n/m times when n >= m), in a random order.
+
+    Drawing n of m values at random (n < m) made a prediction on a dozen prompts depend on
+    which sequences the seed happened to deal the extreme values to (an n-gram policy's tokens
+    per step moved by +-20% between seeds); a systematic sample keeps the spread's mean and
+    shape in every seed and leaves only the order to chance."""
+    values = np.sort(np.asarray(spread, dtype=float))
+    m = len(values)
+    idx = np.floor((np.arange(n) + rng.random()) * m / n).astype(int)
+    return rng.permutation(values[np.minimum(idx, m - 1)])
+
+
 def _spread_cdfs(
     at: ChanceAt, policy: Policy, miss_kind: str, n: int, seed: int
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Per-sequence acceptance CDFs: the spread's values dealt out in a seeded order."""
-    if not at.seq_spread or policy.mode == "ar":
+    """Per-sequence acceptance CDFs after a hit and on a missed row: each proposer kind's
+    spread (``ChanceAt.spread_for``) dealt out in a seeded order (no spread: the pooled CDF)."""
+    kinds = ("hit", miss_kind)
+    if policy.mode == "ar" or not any(at.spread_for(kind) for kind in kinds):
         return None, None
-    values = stream(seed, "spread").permutation(np.asarray(at.seq_spread))
-    rs = np.resize(values, n)
+    rng = stream(seed, "spread")
     k = policy.k
-    hit = np.stack([accept_cdf(spread_alpha(at.alpha, k, r), k) for r in rs])
-    miss_alpha = at.alpha_for(miss_kind)
-    miss = np.stack([accept_cdf(spread_alpha(miss_alpha, k, r), k) for r in rs])
-    return hit, miss
+    out = []
+    for kind in kinds:
+        alpha, spread = at.alpha_for(kind), at.spread_for(kind)
+        rs = deal_spread(spread, n, rng) if spread else np.ones(n)
+        out.append(np.stack([accept_cdf(spread_alpha(alpha, k, r), k) for r in rs]))
+    return out[0], out[1]
 
 
 def make_plan(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from ssdsim import (
@@ -209,3 +210,19 @@ def test_simulate_rejects_bad_input(gpu_like, kwargs, needle):
 def test_missing_prompt_file_is_an_error(gpu_like, tmp_path):
     with pytest.raises(SchemaError, match="does not exist"):
         simulate(gpu_like, Policy(mode="ar"), Workload(prompts=str(tmp_path / "none.jsonl")))
+
+
+def test_spread_is_dealt_by_systematic_sampling():
+    """Each sequence's spread value comes from its own stratum of the sorted spread (n < m),
+    and every value is dealt equally often when the sequences outnumber them (n = 3m)."""
+    from ssdsim.sim.plan import deal_spread
+
+    values = tuple(float(v) for v in np.linspace(0.1, 3.0, 30))
+    for seed in range(5):
+        dealt = np.sort(deal_spread(values, 6, np.random.default_rng(seed)))
+        for i, v in enumerate(dealt):
+            assert values[5 * i] <= v <= values[5 * i + 4]
+        tripled = deal_spread(values[:4], 12, np.random.default_rng(seed))
+        assert sorted(tripled.tolist()) == sorted(values[:4] * 3)
+    orders = {tuple(deal_spread(values, 30, np.random.default_rng(s))) for s in range(5)}
+    assert len(orders) == 5  # the order is the seed's

@@ -61,3 +61,15 @@ def test_interleaved_split_keeps_each_source_file_on_one_side(stages, tmp_path):
         ValueError, match=r"leaves 4 prompts for prompts_calib\.jsonl, expected at least 5"
     ):
         _split(stages, src, tmp_path / "b", calib_fast_prompts=5)
+
+
+def test_calibration_covers_every_batch_size_the_benchmark_compares(stages):
+    """Batch 8 (bench_executor's second size) has greedy AR, SD and SSD runs of its own, and SSD
+    has a k=2 run: a cell the traces never saw is extrapolated from its neighbours."""
+    pts = stages.calibration_points(ssd=True)
+    at_b8 = {p.policy.mode for p in pts if p.batch_size == stages.CALIB_B8}
+    assert at_b8 == {"ar", "sd", "ssd"}
+    ssd_ks = {p.policy.k for p in pts if p.policy.mode == "ssd"}
+    assert {2, 4, 8} <= ssd_ks
+    assert {p.policy.mode for p in stages.calibration_points(ssd=False)} == {"ar", "sd"}
+    assert len({p.key for p in pts}) == len(pts)  # no point twice (their files would clash)

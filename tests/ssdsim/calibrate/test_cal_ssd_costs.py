@@ -84,6 +84,31 @@ def test_sequences_differ_with_a_spread_and_calibration_finds_it(make_toy, tmp_p
     assert not narrow or max(narrow) / min(narrow) < 1.5
 
 
+def test_fast_rows_have_their_own_spread(make_toy, tmp_path):
+    """Sequences that differ only in how well the fast speculator (n-gram) predicts them: the
+    calibration finds that spread on the fast rows and none for the draft, and the simulator
+    applies it to fast rows only (SD, which has none, is unchanged draw for draw)."""
+    base = _spread_profile(make_toy, ())
+    (pt,) = base.chance.points
+    fast_pt = dataclasses.replace(pt, alpha_fast=(0.7,), seq_spread_fast=(0.3, 2.0))
+    truth = dataclasses.replace(base, chance=dataclasses.replace(base.chance, points=(fast_pt,)))
+    wl = Workload(batch_size=1, output_len_tokens=300, prompt_len_tokens=50, num_prompts=12)
+    sparse = Policy(
+        mode="ssd", k=4, fan_out=(0, 0, 0, 0, 1), fan_out_miss=(1, 0, 0, 0, 0), fallback="fast"
+    )
+    p = tmp_path / "fast.jsonl"
+    simulate(truth, sparse, wl, trace_path=p)
+    (fit,) = calibrate([str(p)], base=make_toy()).points
+    spread = fit.point.seq_spread_fast
+    assert len(spread) == 12
+    low, high = statistics.median(spread[:6]), statistics.median(spread[6:])
+    assert high / low == pytest.approx(2.0 / 0.3, rel=0.35)
+    draft = fit.point.seq_spread  # few draft rows here: some noise is left, no real spread
+    assert not draft or max(draft) / min(draft) < 2.0
+    sd = Policy(mode="sd", k=4)
+    assert simulate(truth, sd, wl) == simulate(base, sd, wl)
+
+
 def test_jit_scale_recovered(make_toy, tmp_path):
     """A worker whose jit decoding runs 1.7x the modelled draft chain: the fit finds 1.7."""
     truth = dataclasses.replace(make_toy(), jit_scale=1.7)
