@@ -39,7 +39,7 @@ def row(ev: Evaluation, result: Result) -> dict[str, Any]:
     out["speedup_vs_ar"] = _ratio(ev.rate(m), ar.rate(m) if ar else None)
     out["speedup_vs_sd"] = _ratio(ev.rate(m), sd.rate(m) if sd else None)
     out["speedup_vs_paper_default"] = _ratio(ev.rate(m), paper.rate(m) if paper else None)
-    out["search_tokens_per_s"] = result.search_values.get(ev.label)
+    out["search_tokens_per_s"] = result.search_values.get(ev.label)  # the objective's value
     out["fits_cache_memory"] = ev.cache_memory_bytes <= result.cache_limit_bytes
     return out
 

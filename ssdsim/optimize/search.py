@@ -52,6 +52,8 @@ def study_config(
         "cache_memory_bytes": limit,
         "seed": settings.seed,
         "search_tokens": settings.search_tokens,
+        # only a non-default objective enters the fingerprint: studies made before the
+        # objective existed keep their names and resume
         **({"objective": settings.objective} if settings.objective != "tokens_per_s" else {}),
     }
 
