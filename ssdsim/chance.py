@@ -8,6 +8,11 @@ executor). Vocabulary:
   (``PROPOSERS``): ``hit`` (draft tokens served from the speculation cache, and SD's draft),
   ``jit`` (the draft decoding a missed row on demand) and ``fast`` (the cheap fallback speculator).
 - accepted length A in 0..k: P(A >= j) = prod_{i<j} alpha[i].
+- run length L: how many draft tokens in a row the target accepted before the next one (a run
+  ends at a rejection and goes on through a rank-1 bonus after a fully accepted step). Measured
+  acceptance by run length (``run_alpha_for``) makes a step's acceptance depend on where the
+  previous step left the run, so it does not depend on k; position i of a step starting at run
+  L has rate run_alpha[L + i].
 - coverage c_j(F): the chance that the token following A = j accepted proposals (the bonus) is
   among the draft's top-F candidates at position j. For j < k the speculated token is excluded
   (it was rejected); for j = k nothing is excluded. Power law 1 - c(F) = beta F^-r, or measured
@@ -51,6 +56,20 @@ class ChanceAt:
     seq_spread: tuple[float, ...] = ()
     coverage_fast: Coverage | None = None
     seq_spread_fast: tuple[float, ...] = ()
+    run_alpha_sd: tuple[float, ...] = ()
+    run_alpha_hit: tuple[float, ...] = ()
+    run_alpha_jit: tuple[float, ...] = ()
+
+    def run_alpha_for(self, proposer: str) -> tuple[float, ...]:
+        """Acceptance by run length (``ChancePoint.run_alpha_sd``) of ``sd``, ``hit`` or ``jit``
+        proposals; a kind that was not measured borrows a measured one (SD and hits each other's,
+        jit SD's, then hits'); empty for the fast speculator or when none was measured."""
+        order = {
+            "sd": (self.run_alpha_sd, self.run_alpha_hit),
+            "hit": (self.run_alpha_hit, self.run_alpha_sd),
+            "jit": (self.run_alpha_jit, self.run_alpha_sd, self.run_alpha_hit),
+        }.get(proposer, ())
+        return next((a for a in order if a), ())
 
     def spread_for(self, proposer: str) -> tuple[float, ...]:
         """Per-sequence rejection multipliers of a proposer kind (empty: sequences alike)."""
@@ -88,6 +107,15 @@ def accept_cdf(alpha: Sequence[float], k: int) -> np.ndarray:
     cdf = np.cumsum(accept_pmf(alpha, k))
     cdf[-1] = 1.0
     return cdf
+
+
+def run_accept_cdfs(run_alpha: Sequence[float], k: int) -> np.ndarray:
+    """(H, k+1) P(A <= j) of a step that starts at run length L = 0..H-1 (H = len(run_alpha);
+    longer runs behave as H-1): position i has rate run_alpha[L + i]."""
+    h = len(run_alpha)
+    return np.stack(
+        [accept_cdf([run_alpha[min(start + i, h - 1)] for i in range(k)], k) for start in range(h)]
+    )
 
 
 def mean_accepted_len(alpha: Sequence[float], k: int) -> float:
@@ -317,4 +345,8 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         seq_spread=p.seq_spread if p is not None else (),
         coverage_fast=p.coverage_fast if p is not None and source == "point" else None,
         seq_spread_fast=p.seq_spread_fast if p is not None else (),
+        **{
+            n: _scale_alpha(getattr(p, n), rel["alpha"]) if p is not None else ()
+            for n in ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit")
+        },
     )

@@ -245,6 +245,14 @@ class ChancePoint:
     coverage_fast: measured c_j(F) on rows the fast speculator proposed, by accepted length j
     (``reject_tables[j]``, whether its proposals ran out or one was rejected); None: derived
     from the draft's coverage (``ssdsim.chance.coverage_for``).
+    run_alpha_sd / run_alpha_hit / run_alpha_jit: acceptance by run length, for SD proposals,
+    SSD cache hits and jit proposals on missed rows: ``run_alpha_*[L]`` = P(the next draft token
+    is accepted | the L tokens before it were draft tokens the target accepted, the token before
+    those was not), the last entry repeating. A run goes on through a bonus token of rank 1 (the
+    draft's own top choice) after a fully accepted step, and ends at a rejection. Unlike
+    ``alpha`` (by position within a step, pooled over the k of the traces) it does not depend on
+    k, so SD at k = 8 is not predicted from the steps of k = 2. Empty: not measured (the
+    simulator then uses ``alpha`` by position).
     """
 
     temperature: float
@@ -257,9 +265,17 @@ class ChancePoint:
     seq_spread: tuple[float, ...] = ()
     coverage_fast: Coverage | None = None
     seq_spread_fast: tuple[float, ...] = ()
+    run_alpha_sd: tuple[float, ...] = ()
+    run_alpha_hit: tuple[float, ...] = ()
+    run_alpha_jit: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
+        for n in ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit"):
+            if getattr(self, n):
+                object.__setattr__(self, n, check_probs(o, n, getattr(self, n)))
+            else:
+                object.__setattr__(self, n, ())
         check_float(o, "temperature", self.temperature, 0.0)
         check_float(o, "rescale", self.rescale, 0.0, 1.0, low_open=True)
         object.__setattr__(self, "alpha", check_probs(o, "alpha", self.alpha))

@@ -1,7 +1,8 @@
 """Fit the chance model to tallied traces: one ChancePoint per (temperature, rescale).
 
 Acceptance: the conditional rate per position, separately for cache-hit (and SD) proposals,
-jit proposals on missed rows and the fast speculator (``Tally.alpha``). Coverage: empirical
+jit proposals on missed rows and the fast speculator (``Tally.alpha``); and by run length for
+SD rows, hits and jit rows (``Tally.run_alpha``). Coverage: empirical
 tables c_j(F), F = 1..depth, from the bonus ranks of draft-proposed rows (hit and jit), one per
 position after a rejection and one for the bonus after full acceptance, plus the power law
 1 - c_j(F) = beta_j F^-r (one r shared by the rejection positions; its own beta and r for the
@@ -213,6 +214,7 @@ def fit_point(
         seq_spread=fit_seq_spread(alpha, tally.per_seq),
         coverage_fast=fit_fast_coverage(tally, depth, min_samples),
         seq_spread_fast=fit_seq_spread(fast, tally.per_seq_fast) if fast else (),
+        **{f"run_alpha_{kind}": table for kind, table in tally.run_tables().items()},
     )
     if cov is None:
         return PointFit(point, None, None, (), 0)

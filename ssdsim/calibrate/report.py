@@ -48,9 +48,21 @@ def format_report(cal: Calibration) -> str:
         lines.append(f"chance at T={p.temperature:g}, C={p.rescale:g} ({p.samples} sequence-steps)")
         lines.append(f"  acceptance per position: hit {_rates(p.alpha)}")
         lines.append(f"    jit {_rates(p.alpha_after_miss)}  fast {_rates(p.alpha_fast)}")
+        if p.run_alpha_sd or p.run_alpha_hit:
+            first = {"sd": p.run_alpha_sd, "hit": p.run_alpha_hit, "jit": p.run_alpha_jit}
+            starts = " ".join(f"{k} {t[0]:.3f}" for k, t in first.items() if t)
+            rest = next(t for t in first.values() if t)[1:]
+            lines.append(
+                f"  acceptance by run length: after a rejection {starts}; runs 1.. {_rates(rest)}"
+            )
         for kind, spread in (("draft", p.seq_spread), ("fast", p.seq_spread_fast)):
             if spread:
-                lines.append(f"  sequences differ ({kind} proposals): {_spread(spread)}")
+                unused = (
+                    " (unused: the run lengths carry it)"
+                    if kind == "draft" and (p.run_alpha_hit or p.run_alpha_sd)
+                    else ""
+                )
+                lines.append(f"  sequences differ ({kind} proposals): {_spread(spread)}{unused}")
         if f.reject_law is not None:
             betas = " ".join(f"{b:.3f}" for b in f.reject_law.betas)
             lines.append(

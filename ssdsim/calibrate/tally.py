@@ -9,6 +9,12 @@ so that its k positions carry the chance of each accepted length). Ranks: the bo
 position ``accepted_len`` (``0``: beyond the recorded depth), for positions j < proposed (after
 a rejection) and for the bonus after every proposal was accepted.
 
+Run lengths (``Tally.run_alpha``): acceptance indexed by how many draft tokens in a row the
+target had accepted before a proposal (``ssdsim.chance``), for SD rows (``sd``), SSD hits and jit
+rows, counted only where the run is known: after a rejection (run 0) or after a fully accepted
+step whose bonus rank was recorded (rank 1: the run goes on through the bonus; else it ends).
+Steps after an SD full acceptance (no rank), a fast row or the prefill are not counted.
+
 Groups: one per (temperature, rescale); SD and AR traces count at rescale 1 (Saguaro's rescale
 acts only on SSD's sampling). Pure Python and numpy; never torch or the executor.
 """
@@ -24,6 +30,8 @@ from ssdsim._schema import SchemaError
 from ssdsim.trace import SeqOutcome, Trace
 
 KINDS = ("hit", "jit", "fast")
+RUN_KINDS = ("sd", "hit", "jit")
+RUN_MAX = 32  # run lengths from here on are counted together
 
 
 @dataclass
@@ -44,6 +52,12 @@ class Tally:
     per_seq: dict[tuple[str, int], tuple[list[int], list[int]]] = field(default_factory=dict)
     # the same for the fast speculator's proposals
     per_seq_fast: dict[tuple[str, int], tuple[list[int], list[int]]] = field(default_factory=dict)
+    run_reached: dict[str, list[int]] = field(
+        default_factory=lambda: {k: [0] * RUN_MAX for k in RUN_KINDS}
+    )
+    run_passed: dict[str, list[int]] = field(
+        default_factory=lambda: {k: [0] * RUN_MAX for k in RUN_KINDS}
+    )
 
     def add(
         self,
@@ -70,22 +84,82 @@ class Tally:
         else:
             self.bonus_ranks[kind].append(rank)
 
+    def add_run(self, kind: str, run: int, accepted_len: int, proposed: int) -> None:
+        """Count one step's proposals by run length (its first proposal followed ``run``)."""
+        reached, passed = self.run_reached[kind], self.run_passed[kind]
+        for i in range(min(accepted_len + 1, proposed)):
+            at = min(run + i, RUN_MAX - 1)
+            reached[at] += 1
+            passed[at] += int(accepted_len > i)
+
     def alpha(self, kind: str, min_reached: int = 20) -> tuple[float, ...] | None:
         """Conditional acceptance per position; the positions from the first one reached fewer
         than ``min_reached`` times on count as one (pooled), and later positions repeat it."""
-        out: list[float] = []
-        reached, passed = self.reached[kind], self.passed[kind]
-        for i, (r, p) in enumerate(zip(reached, passed, strict=True)):
-            if r < min_reached:
-                rest_r, rest_p = sum(reached[i:]), sum(passed[i:])
-                if rest_r > 0 and (rest_r >= min_reached or not out):
-                    out.append(rest_p / rest_r)
-                break
-            out.append(p / r)
-        return tuple(out) or None
+        return _rates(self.reached[kind], self.passed[kind], min_reached)
+
+    def run_alpha(
+        self, kind: str | None = None, min_reached: int = 20, tail_min: int = 200
+    ) -> tuple[float, ...] | None:
+        """Acceptance by run length of one kind (``RUN_KINDS``; None: all kinds pooled), pooled
+        from the first sparse length on.
+
+        The last entry stands for every longer run, so it pools the longest lengths until they
+        hold ``tail_min`` proposals (a rate of 1.0 from a few dozen long runs repeated forever
+        would let a simulated run never end)."""
+        kinds = RUN_KINDS if kind is None else (kind,)
+        reached = [sum(c) for c in zip(*(self.run_reached[k] for k in kinds), strict=True)]
+        passed = [sum(c) for c in zip(*(self.run_passed[k] for k in kinds), strict=True)]
+        last = len(reached)
+        while last > 1 and sum(reached[last - 1 :]) < tail_min:
+            last -= 1
+        head = _rates(reached[: last - 1], passed[: last - 1], min_reached) or ()
+        if len(head) < last - 1:  # pooled early: that pool already stands for the rest
+            return head or None
+        rest_r, rest_p = sum(reached[last - 1 :]), sum(passed[last - 1 :])
+        return (*head, rest_p / rest_r) if rest_r else (head or None)
+
+    def run_tables(self, min_reached: int = 20) -> dict[str, tuple[float, ...]]:
+        """Per kind: its own rate at run 0, then the rates of all kinds pooled (runs >= 1).
+
+        How a step was served shows in its first proposal (a hit's bonus was among the draft's
+        top F, a jit row's was not); later proposals depend on the run more than on the kind,
+        and pooling them keeps thin kinds (a couple of jit calibration runs) from carrying
+        their prompts' quirks into every prediction."""
+        shared = self.run_alpha(None, min_reached)
+        out: dict[str, tuple[float, ...]] = {}
+        for kind in RUN_KINDS:
+            reached = self.run_reached[kind]
+            if shared and reached and reached[0] >= min_reached:
+                out[kind] = (self.run_passed[kind][0] / reached[0], *shared[1:])
+        return out
 
     def samples(self, kind: str) -> int:
         return self.reached[kind][0] if self.reached[kind] else 0
+
+
+def _rates(reached: list[int], passed: list[int], min_reached: int) -> tuple[float, ...] | None:
+    out: list[float] = []
+    for i, (r, p) in enumerate(zip(reached, passed, strict=True)):
+        if r < min_reached:
+            rest_r, rest_p = sum(reached[i:]), sum(passed[i:])
+            if rest_r > 0 and (rest_r >= min_reached or not out):
+                out.append(rest_p / rest_r)
+            break
+        out.append(p / r)
+    return tuple(out) or None
+
+
+def next_run(run: int | None, o: SeqOutcome, kind: str | None, ranked: bool) -> int | None:
+    """The run length after a step (None: unknown), from the run before it."""
+    if kind in (None, "fast"):
+        return None
+    if o.accepted_len < o.proposed:
+        return 0
+    if o.bonus_rank is None and not ranked:
+        return None  # a full acceptance whose bonus rank nobody recorded
+    if o.bonus_rank != 1:
+        return 0  # the draft's top choice was not the bonus: the run ends there
+    return None if run is None else run + o.accepted_len + 1
 
 
 def _count(reached: list[int], passed: list[int], accepted_len: int, proposed: int) -> None:
@@ -140,11 +214,16 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
         ranked = any(o.bonus_rank is not None for s in trace.steps for o in s.seqs)
         tally.ranks_recorded |= ranked
         k = int(trace.header.policy.get("k", 0))
+        runs: dict[int, int | None] = {}
         for step in trace.steps:
             for o in step.seqs:
                 kind = kind_of(mode, o)
                 if kind is not None:  # missing fast proposals count as rejections (k positions)
                     tally.add(kind, o, ranked, k if kind == "fast" else None, path)
+                run = runs.get(o.seq)
+                if kind in ("hit", "jit") and run is not None:
+                    tally.add_run("sd" if mode == "sd" else kind, run, o.accepted_len, o.proposed)
+                runs[o.seq] = next_run(run, o, kind, ranked)
     return dict(groups)
 
 

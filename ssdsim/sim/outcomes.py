@@ -15,6 +15,13 @@ SSD state per sequence: whether its current request hit. Step 0 of a batch alway
 cache is empty after prefill). A hit row's proposals follow ``alpha`` and its next tree uses
 ``fan_out``; a missed row's follow the fallback's acceptance and ``fan_out_miss``.
 
+Run lengths (``Plan.run_hit``, when the chance has run-length tables): a draft proposal's
+acceptance depends on how many draft tokens in a row the target accepted before it, so each
+slot carries its run from step to step (a rejection ends it; a fully accepted step's bonus of
+rank 1, v < c_bonus(1), carries it on; a fast speculator's row ends it) and the step's A is
+drawn from the CDF of its starting run. Steps are then walked one by one (``_run_chunk``) with
+the same uniforms.
+
 Doorbell (``Profile.doorbell``): the tree that serves step t's hits reached ``depth[t-1]``
 tokens (``ssdsim.sim.costs``), so a hit row proposes that many: A = min(A, depth), and when
 all of them are accepted the next key's token is a bonus drawn at glue index A with no token
@@ -24,6 +31,7 @@ simulator samples twice), so outcomes still never depend on timing within a pass
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +111,58 @@ def _chunk(
     return np.where(hit, a_hit, a_miss), hit, chain[-1].tolist()
 
 
+@dataclass
+class _Slot:
+    """One slot's state between chunks (run model): hit state and run length."""
+
+    hit: bool = False
+    run: int = 0
+
+
+def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int) -> int:
+    """One step of one slot under the run model: its A, with ``slot`` moved to the next step."""
+    first, miss, miss_pos = rows
+    if plan.mode == "sd" or slot.hit:
+        a = min(bisect_right(first[min(slot.run, len(first) - 1)], u), cap)
+        full, draft_row = a >= cap, True
+        if plan.mode == "ssd":
+            nxt = v < (plan.thr_hit_cut[a] if full else plan.thr_hit[a])
+    else:
+        row = miss[min(slot.run, len(miss) - 1)] if miss is not None else miss_pos
+        a = bisect_right(row, u)
+        full, draft_row = a >= plan.policy.k, miss is not None
+        nxt = v < plan.thr_miss[a]
+    if not draft_row or not full or v >= plan.bonus_run:
+        slot.run = 0
+    else:
+        slot.run += a + 1
+    if plan.mode == "ssd":
+        slot.hit = bool(nxt)
+    return a
+
+
+def _run_chunk(
+    plan: Plan, u: np.ndarray, v: np.ndarray, slots: list[_Slot], cap: np.ndarray, seq_ids
+) -> tuple[np.ndarray, np.ndarray]:
+    """Accepted lengths and hit states of one chunk of steps under the run model."""
+    steps, n = u.shape
+    accepted = np.zeros((steps, n), dtype=np.int64)
+    hit = np.zeros((steps, n), dtype=bool)
+    caps = cap[:, 0].tolist() if plan.mode == "ssd" else [plan.policy.k] * steps
+    pos = plan.cdfs(seq_ids)[1]
+    for s, seq in enumerate(seq_ids.tolist()):
+        rows = (
+            plan.run_hit[seq].tolist(),
+            plan.run_miss[seq].tolist() if plan.run_miss is not None else None,
+            pos[s].tolist(),
+        )
+        us, vs, slot = u[:, s].tolist(), v[:, s].tolist(), slots[s]
+        for t in range(steps):
+            hit[t, s] = slot.hit
+            accepted[t, s] = _run_step(plan, rows, slot, us[t], vs[t], caps[t])
+    return accepted, hit
+
+
 def _caps(plan: Plan, depth: list[int] | None, first: int) -> np.ndarray:
     """(CHUNK_STEPS, 1) proposals of a hit row at steps first.. : depth of the step before."""
     k = plan.policy.k
@@ -130,11 +190,15 @@ def sample_batch(
     cdfs = plan.cdfs(seq_ids)
     if plan.cdf_hit_seq is None:
         cdfs = (plan.cdf_hit, plan.cdf_miss)
+    run_slots = [_Slot() for _ in range(slots)]
     while remaining.any():
         u = acc_rng.random((CHUNK_STEPS, slots))
         v = rank_rng.random((CHUNK_STEPS, slots))
         cap = _caps(plan, depth, first)
-        accepted, hit, hit0 = _chunk(plan, u, v, hit0, cap, cdfs)
+        if plan.run_hit is not None:
+            accepted, hit = _run_chunk(plan, u, v, run_slots, cap, seq_ids)
+        else:
+            accepted, hit, hit0 = _chunk(plan, u, v, hit0, cap, cdfs)
         proposed = np.where(hit, cap, plan.policy.k)
         first += CHUNK_STEPS
         wanted = accepted + 1

@@ -19,6 +19,7 @@ from ssdsim.chance import (
     chance_at,
     coverage_for,
     hit_thresholds,
+    run_accept_cdfs,
     spread_alpha,
 )
 from ssdsim.policy import Policy
@@ -45,6 +46,11 @@ class Plan:
     thr_hit/thr_miss: c_j(F_j) with the after-hit / after-miss fan-out (SSD; empty otherwise).
     thr_hit_cut: c_bonus(F_j): a hit row's every proposal accepted when its tree was cut at
         depth j < k (doorbell; j = k equals thr_hit[k]).
+    run_hit/run_miss: per sequence (n, H, k+1) P(A <= j) of a step starting at run length L
+        (``ChanceAt.run_alpha_for``: ``sd`` for SD, ``hit`` and the jit fallback for SSD; a fast
+        fallback's rows keep ``cdf_miss``), or None when the chance has no run-length tables.
+    bonus_run: c_bonus(1), the chance that a fully accepted step's bonus is the draft's top
+        choice, which carries the run on (run model only).
     """
 
     profile: Profile
@@ -63,6 +69,9 @@ class Plan:
     thr_hit_cut: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cdf_hit_seq: np.ndarray | None = None
     cdf_miss_seq: np.ndarray | None = None
+    run_hit: np.ndarray | None = None
+    run_miss: np.ndarray | None = None
+    bonus_run: float = 0.0
 
     def cdfs(self, seq_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(slots, k+1) P(A <= j) after a hit and on a missed row, per sequence of a batch."""
@@ -123,22 +132,56 @@ def deal_spread(spread: tuple[float, ...], n: int, rng: np.random.Generator) -> 
     return rng.permutation(values[np.minimum(idx, m - 1)])
 
 
-def _spread_cdfs(
+def _spreads(
     at: ChanceAt, policy: Policy, miss_kind: str, n: int, seed: int
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Per-sequence acceptance CDFs after a hit and on a missed row: each proposer kind's
-    spread (``ChanceAt.spread_for``) dealt out in a seeded order (no spread: the pooled CDF)."""
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each sequence's rejection multiplier after a hit and on a missed row: each proposer
+    kind's spread (``ChanceAt.spread_for``) dealt out in a seeded order (None: no spread)."""
     kinds = ("hit", miss_kind)
     if policy.mode == "ar" or not any(at.spread_for(kind) for kind in kinds):
-        return None, None
+        return None
     rng = stream(seed, "spread")
-    k = policy.k
     out = []
     for kind in kinds:
-        alpha, spread = at.alpha_for(kind), at.spread_for(kind)
-        rs = deal_spread(spread, n, rng) if spread else np.ones(n)
-        out.append(np.stack([accept_cdf(spread_alpha(alpha, k, r), k) for r in rs]))
+        spread = at.spread_for(kind)
+        out.append(deal_spread(spread, n, rng) if spread else np.ones(n))
     return out[0], out[1]
+
+
+def _spread_cdfs(
+    at: ChanceAt, policy: Policy, miss_kind: str, rs: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per-sequence acceptance CDFs after a hit and on a missed row (None: no spread)."""
+    if rs is None:
+        return None, None
+    k = policy.k
+    out = [
+        np.stack([accept_cdf(spread_alpha(at.alpha_for(kind), k, r), k) for r in kind_rs])
+        for kind, kind_rs in zip(("hit", miss_kind), rs, strict=True)
+    ]
+    return out[0], out[1]
+
+
+def _run_cdfs(
+    at: ChanceAt, policy: Policy, miss_kind: str, n: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(n, H, k+1) acceptance CDFs by starting run length, after a hit (SD: the ``sd`` table)
+    and on a jit-missed row; (None, None) when the kinds have no run tables.
+
+    The draft's per-sequence spread is not applied: conditioning on the run already carries
+    what made sequences differ. Run tables fitted per kind on loop5's validation traces
+    themselves predicted SD at k = 2, 4, 8 at 2.22, 2.76, 3.19 tokens per step without the
+    spread and 2.08, 2.50, 2.87 with it; 2.18, 2.76, 3.15 were measured."""
+    first = at.run_alpha_for("sd" if policy.mode == "sd" else "hit")
+    if policy.mode == "ar" or not first:
+        return None, None
+    miss = at.run_alpha_for(miss_kind) if policy.mode == "ssd" else ()
+
+    def every_seq(table: tuple[float, ...]) -> np.ndarray:
+        cdfs = run_accept_cdfs(table, policy.k)
+        return np.broadcast_to(cdfs, (n, *cdfs.shape))
+
+    return every_seq(first), (every_seq(miss) if miss else None)
 
 
 def make_plan(
@@ -164,7 +207,9 @@ def make_plan(
     draft_t = (
         policy.draft_temperature if policy.draft_temperature is not None else workload.temperature
     )
-    spread = _spread_cdfs(at, policy, miss_kind, len(outputs), seed)
+    rs = _spreads(at, policy, miss_kind, len(outputs), seed)
+    spread = _spread_cdfs(at, policy, miss_kind, rs)
+    runs = _run_cdfs(at, policy, miss_kind, len(outputs))
     return Plan(
         profile=profile,
         policy=policy,
@@ -181,6 +226,9 @@ def make_plan(
         with_dists=workload.temperature > 0 or draft_t > 0,
         cdf_hit_seq=spread[0],
         cdf_miss_seq=spread[1],
+        run_hit=runs[0],
+        run_miss=runs[1],
+        bonus_run=float(coverage_for(at, "hit", k, k, 1)) if runs[0] is not None else 0.0,
         thr_hit_cut=np.array(
             [float(coverage_for(at, "hit", k, k, f)) for f in policy.fan_out] if ssd else []
         ),

@@ -73,6 +73,8 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         others = statistics.fmean(passes[:i] + passes[i + 1 :])
         pass_errors["simulator"].append(abs(pred["tokens_per_s"] / p - 1.0))
         pass_errors["other_passes"].append(abs(others / p - 1.0))
+    tps = meas["tokens_per_step"]
+    step_err = pred["tokens_per_step"] / tps - 1.0 if tps else None
     hit_err = (
         pred["hit_rate"] - meas["hit_rate"]
         if pred["hit_rate"] is not None and meas["hit_rate"] is not None
@@ -89,6 +91,7 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         "predicted": pred,
         "error": err,
         "hit_rate_error": hit_err,
+        "tokens_per_step_error": step_err,
         "spread": spread,
         "inside_passes": inside,
         "pass_errors": pass_errors,
@@ -126,6 +129,13 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     errs = _stats([abs(r["error"]) for r in rows if r["error"] is not None])
     hits = _stats([abs(r["hit_rate_error"]) for r in rows if r["hit_rate_error"] is not None])
     ups = _stats([abs(r["speedup_error"]) for r in rows if r.get("speedup_error") is not None])
+    steps = _stats(
+        [
+            abs(e)
+            for r in rows
+            if r.get("mode") != "ar" and (e := r.get("tokens_per_step_error")) is not None
+        ]
+    )
     spreads = _stats([r["spread"] for r in rows if r.get("spread") is not None])
     inside = [r["inside_passes"] for r in rows if r.get("inside_passes") is not None]
     per_pass = {
@@ -140,6 +150,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "hit_rate_max_abs_error": hits[1],
         "speedup_median_abs_error": ups[0],
         "speedup_max_abs_error": ups[1],
+        "tokens_per_step_median_abs_error": steps[0],
+        "tokens_per_step_max_abs_error": steps[1],
         "repeat_spread_median": spreads[0],
         "repeat_spread_max": spreads[1],
         "inside_passes": sum(inside) if inside else None,
@@ -181,6 +193,11 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
             f"one pass predicted by the simulator: median |error| {s['pass_median_abs_error']:.1%}; "
             f"by the mean of the point's other passes: {s['repeat_median_abs_error']:.1%} "
             "(how well the machine repeats itself)"
+        )
+    if s.get("tokens_per_step_median_abs_error") is not None:
+        lines.append(
+            f"tokens per step (SD and SSD; no timing in it): median |error| {s['tokens_per_step_median_abs_error']:.1%}, "
+            f"max {s['tokens_per_step_max_abs_error']:.1%}"
         )
     if s["hit_rate_median_abs_error"] is not None:
         lines.append(

@@ -67,6 +67,29 @@ def test_summary_errors():
     assert s["max_abs_error"] == pytest.approx(0.05)
     assert s["hit_rate_max_abs_error"] == pytest.approx(0.1)
     assert "median |error| 2.0%, max 5.0%" in format_table(rows, s)
+    assert s["tokens_per_step_median_abs_error"] is None  # no rows carried one
+
+
+def test_tokens_per_step_errors_leave_ar_out():
+    """Tokens per step carry no timing: their error is the chance model's alone (AR's is 0)."""
+    rows = [
+        {
+            "mode": mode,
+            "error": 0.0,
+            "hit_rate_error": None,
+            "tokens_per_step_error": e,
+            "label": mode,
+            "measured": {"tokens_per_s": 1.0, "hit_rate": None},
+            "predicted": {"tokens_per_s": 1.0, "hit_rate": None},
+        }
+        for mode, e in (("ar", 0.5), ("sd", -0.04), ("ssd", 0.02), ("ssd", 0.1))
+    ]
+    s = summarize(rows)
+    assert s["tokens_per_step_median_abs_error"] == pytest.approx(0.04)
+    assert s["tokens_per_step_max_abs_error"] == pytest.approx(0.1)
+    assert "tokens per step (SD and SSD; no timing in it): median |error| 4.0%, max 10.0%" in (
+        format_table(rows, s)
+    )
 
 
 def test_speedup_errors_divide_by_ar_of_the_same_pass():
