@@ -63,6 +63,31 @@ def test_interleaved_split_keeps_each_source_file_on_one_side(stages, tmp_path):
         _split(stages, src, tmp_path / "b", calib_fast_prompts=5)
 
 
+def test_calibration_passes_decode_different_prompts(stages, tmp_path):
+    """Greedy passes over the same prompts repeat token for token: each pass rotates them."""
+    src = tmp_path / "set.jsonl"
+    src.write_text("".join(f'{{"prompt_ids": [{i + 1}, 2, 3]}}\n' for i in range(20)))
+    (tmp_path / "a").mkdir()
+    cfg = stages.LoopConfig(
+        pair="smoke",
+        prompts=str(src),
+        out=tmp_path / "a",
+        num_prompts=2,
+        max_new_tokens=8,
+        repeats=1,
+        n_trials=1,
+        calib_fast_prompts=5,
+    )
+    stages.split_prompts(cfg)
+    firsts = []
+    for repeat in range(3):
+        lines = stages.pass_prompts(cfg, repeat).read_text().splitlines()
+        assert sorted(lines) == sorted(cfg.calib_prompts.read_text().splitlines())
+        firsts.append(lines[: cfg.num_prompts])
+    assert firsts[0] != firsts[1] and firsts[1] != firsts[2]  # the runs' first 2 prompts differ
+    assert stages.pass_prompts(cfg, 1) == tmp_path / "a" / "prompts_calib_p1.jsonl"
+
+
 def test_calibration_covers_every_batch_size_the_benchmark_compares(stages):
     """Batch 8 (bench_executor's second size) has greedy AR, SD and SSD runs of its own, and SSD
     has a k=2 run: a cell the traces never saw is extrapolated from its neighbours."""
