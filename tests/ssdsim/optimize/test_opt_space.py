@@ -201,3 +201,17 @@ def test_cache_memory_counts_distributions_and_branch_kv():
 def test_bad_space_is_rejected(kw):
     with pytest.raises(SchemaError):
         SearchSpace(**kw)
+
+
+def test_analytic_seeds_include_one_branch_with_the_fast_fallback():
+    """The fast fallback's corner (one branch, the n-gram speculator proposing nearly every
+    step) is seeded at every seed k, beside budget 3(k+1) for both fallbacks."""
+    from ssdsim.optimize.seeds import analytic_points
+
+    space = SearchSpace(k_max=8, m_max=30)
+    points = {p.label: p.policy for p in analytic_points(space, geometric_half)}
+    for k in (2, 4, 7, 8):
+        one = points[f"analytic k={k} M=1 fast"]
+        assert sum(one.fan_out) == sum(one.fan_out_miss) == 1 and one.fallback == "fast"
+        assert f"analytic k={k} M={min(30, 3 * (k + 1))} jit" in points
+    assert not any(label.endswith("M=1 jit") for label in points)
