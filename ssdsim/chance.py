@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ssdsim._schema import SchemaError
-from ssdsim.profile import Chance, ChancePoint, Coverage, TemperatureModel
+from ssdsim.profile import RUN_ALPHA_FIELDS, Chance, ChancePoint, Coverage, TemperatureModel
 
 PROPOSERS = ("hit", "jit", "fast")
 POINT_TOLERANCE = 1e-9
@@ -347,6 +347,6 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         seq_spread_fast=p.seq_spread_fast if p is not None else (),
         **{
             n: _scale_alpha(getattr(p, n), rel["alpha"]) if p is not None else ()
-            for n in ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit")
+            for n in RUN_ALPHA_FIELDS
         },
     )

@@ -45,6 +45,7 @@ from ssdsim._schema import (
 )
 
 PROFILE_SCHEMA_VERSION = 1
+RUN_ALPHA_FIELDS = ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit")  # ChancePoint, ChanceAt
 
 
 def _nonneg(owner: str, obj: Any, names: tuple[str, ...]) -> None:
@@ -271,7 +272,7 @@ class ChancePoint:
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
-        for n in ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit"):
+        for n in RUN_ALPHA_FIELDS:
             if getattr(self, n):
                 object.__setattr__(self, n, check_probs(o, n, getattr(self, n)))
             else:

@@ -120,24 +120,23 @@ class _Slot:
 
 
 def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int) -> int:
-    """One step of one slot under the run model: its A, with ``slot`` moved to the next step."""
+    """One step of one slot under the run model: its A, with ``slot`` moved to the next step.
+
+    rows: the after-hit CDFs by run, the jit-miss CDFs by run (None: fast misses), and this
+    sequence's CDF of a fast speculator's row."""
     first, miss, miss_pos = rows
-    if plan.mode == "sd" or slot.hit:
+    ssd = plan.mode == "ssd"
+    if not ssd or slot.hit:
         a = min(bisect_right(first[min(slot.run, len(first) - 1)], u), cap)
         full, draft_row = a >= cap, True
-        if plan.mode == "ssd":
-            nxt = v < (plan.thr_hit_cut[a] if full else plan.thr_hit[a])
+        thr = (plan.thr_hit_cut[a] if full else plan.thr_hit[a]) if ssd else 0.0
     else:
         row = miss[min(slot.run, len(miss) - 1)] if miss is not None else miss_pos
         a = bisect_right(row, u)
         full, draft_row = a >= plan.policy.k, miss is not None
-        nxt = v < plan.thr_miss[a]
-    if not draft_row or not full or v >= plan.bonus_run:
-        slot.run = 0
-    else:
-        slot.run += a + 1
-    if plan.mode == "ssd":
-        slot.hit = bool(nxt)
+        thr = plan.thr_miss[a]
+    slot.run = slot.run + a + 1 if draft_row and full and v < plan.bonus_run else 0
+    slot.hit = ssd and v < thr
     return a
 
 
@@ -149,13 +148,11 @@ def _run_chunk(
     accepted = np.zeros((steps, n), dtype=np.int64)
     hit = np.zeros((steps, n), dtype=bool)
     caps = cap[:, 0].tolist() if plan.mode == "ssd" else [plan.policy.k] * steps
+    first = plan.run_hit.tolist()
+    miss = plan.run_miss.tolist() if plan.run_miss is not None else None
     pos = plan.cdfs(seq_ids)[1]
-    for s, seq in enumerate(seq_ids.tolist()):
-        rows = (
-            plan.run_hit[seq].tolist(),
-            plan.run_miss[seq].tolist() if plan.run_miss is not None else None,
-            pos[s].tolist(),
-        )
+    for s in range(n):
+        rows = (first, miss, pos[s].tolist())
         us, vs, slot = u[:, s].tolist(), v[:, s].tolist(), slots[s]
         for t in range(steps):
             hit[t, s] = slot.hit

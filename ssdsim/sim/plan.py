@@ -46,9 +46,10 @@ class Plan:
     thr_hit/thr_miss: c_j(F_j) with the after-hit / after-miss fan-out (SSD; empty otherwise).
     thr_hit_cut: c_bonus(F_j): a hit row's every proposal accepted when its tree was cut at
         depth j < k (doorbell; j = k equals thr_hit[k]).
-    run_hit/run_miss: per sequence (n, H, k+1) P(A <= j) of a step starting at run length L
+    run_hit/run_miss: (H, k+1) P(A <= j) of a step starting at run length L = 0..H-1
         (``ChanceAt.run_alpha_for``: ``sd`` for SD, ``hit`` and the jit fallback for SSD; a fast
         fallback's rows keep ``cdf_miss``), or None when the chance has no run-length tables.
+        The same for every sequence (see ``_run_cdfs``).
     bonus_run: c_bonus(1), the chance that a fully accepted step's bonus is the draft's top
         choice, which carries the run on (run model only).
     """
@@ -163,9 +164,9 @@ def _spread_cdfs(
 
 
 def _run_cdfs(
-    at: ChanceAt, policy: Policy, miss_kind: str, n: int
+    at: ChanceAt, policy: Policy, miss_kind: str
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(n, H, k+1) acceptance CDFs by starting run length, after a hit (SD: the ``sd`` table)
+    """(H, k+1) acceptance CDFs by starting run length, after a hit (SD: the ``sd`` table)
     and on a jit-missed row; (None, None) when the kinds have no run tables.
 
     The draft's per-sequence spread is not applied: conditioning on the run already carries
@@ -176,12 +177,8 @@ def _run_cdfs(
     if policy.mode == "ar" or not first:
         return None, None
     miss = at.run_alpha_for(miss_kind) if policy.mode == "ssd" else ()
-
-    def every_seq(table: tuple[float, ...]) -> np.ndarray:
-        cdfs = run_accept_cdfs(table, policy.k)
-        return np.broadcast_to(cdfs, (n, *cdfs.shape))
-
-    return every_seq(first), (every_seq(miss) if miss else None)
+    k = policy.k
+    return run_accept_cdfs(first, k), (run_accept_cdfs(miss, k) if miss else None)
 
 
 def make_plan(
@@ -209,7 +206,7 @@ def make_plan(
     )
     rs = _spreads(at, policy, miss_kind, len(outputs), seed)
     spread = _spread_cdfs(at, policy, miss_kind, rs)
-    runs = _run_cdfs(at, policy, miss_kind, len(outputs))
+    runs = _run_cdfs(at, policy, miss_kind)
     return Plan(
         profile=profile,
         policy=policy,

@@ -19,7 +19,7 @@ def stages():
     return loop_stages
 
 
-def _split(stages, src, out, **kw) -> list[list[str]]:
+def _cfg(stages, src, out, **kw):
     out.mkdir()
     cfg = stages.LoopConfig(
         pair="smoke",
@@ -32,6 +32,11 @@ def _split(stages, src, out, **kw) -> list[list[str]]:
         **kw,
     )
     stages.split_prompts(cfg)
+    return cfg
+
+
+def _split(stages, src, out, **kw) -> list[list[str]]:
+    cfg = _cfg(stages, src, out, **kw)
     return [p.read_text().splitlines() for p in (cfg.valid_prompts, cfg.calib_prompts)]
 
 
@@ -67,18 +72,7 @@ def test_calibration_passes_decode_different_prompts(stages, tmp_path):
     """Greedy passes over the same prompts repeat token for token: each pass rotates them."""
     src = tmp_path / "set.jsonl"
     src.write_text("".join(f'{{"prompt_ids": [{i + 1}, 2, 3]}}\n' for i in range(20)))
-    (tmp_path / "a").mkdir()
-    cfg = stages.LoopConfig(
-        pair="smoke",
-        prompts=str(src),
-        out=tmp_path / "a",
-        num_prompts=2,
-        max_new_tokens=8,
-        repeats=1,
-        n_trials=1,
-        calib_fast_prompts=5,
-    )
-    stages.split_prompts(cfg)
+    cfg = _cfg(stages, src, tmp_path / "a", calib_fast_prompts=5)
     firsts = []
     for repeat in range(3):
         lines = stages.pass_prompts(cfg, repeat).read_text().splitlines()
