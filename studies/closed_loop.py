@@ -1,4 +1,4 @@
-"""The whole loop on a real model pair: profile -> traces -> calibrate -> validate -> optimize -> run.
+"""The whole loop on a real model pair: profile -> measure -> calibrate -> validate -> optimize -> run.
 
     python studies/closed_loop.py --pair embedded --out out/loop            # everything (~1-2 h)
     python studies/closed_loop.py --pair embedded --out out/loop --stages calibrate,validate
@@ -6,12 +6,16 @@
 
 Stages (each resumes from what ``--out`` already holds; rerun a stage by deleting its output):
   profile    python -m executor.profile -> latency.json
-  traces     calibration runs (AR, SD, SSD at a few points; ``--calib-repeats`` passes) on the
-             calibration prompts, disjoint from the validation prompts (``--split``: odd and
+  measure    the calibration runs (AR, SD, SSD at a few points; ``--calib-repeats`` passes) on
+             the calibration prompts, disjoint from the validation prompts (``--split``: odd and
              even positions, no source file on both sides; the sparse n-gram traces on
-             ``--calib-fast-prompts`` of them if given) -> calib/*.jsonl
+             ``--calib-fast-prompts`` of them if given) -> calib/*.jsonl, and the validation
+             grid's runs (``--repeats`` passes) on the validation prompts -> validate/points,
+             pass by pass in turn (calibration pass r, then validation pass r) so that the
+             profile and the runs it is judged against sample the same hours of the machine
   calibrate  python -m ssdsim.calibrate calib/*.jsonl --latency latency.json -> calibrated.json
   validate   python -m ssdsim.validate on the grid, validation prompts -> validate/validation.json
+             (simulates; runs only what stage measure left out)
   optimize   python -m ssdsim.optimize --profile calibrated.json at B=1, T=0 -> optimize/policy.json
   shortlist  the optimizer's --shortlist fastest predicted candidates decoding the calibration
              prompts paired (studies/paired.py); the best measured is the loop's choice
@@ -24,6 +28,7 @@ Stages (each resumes from what ``--out`` already holds; rerun a stage by deletin
              (studies/paired.py), ``--paired-rounds`` rounds: the verdict from per-round ratios
              -> closed_loop.json's ``paired``
   preset     (not in the default stages) the calibrated profile as ssdsim/presets/<pair>-cpu-calibrated.json
+  traces     (not in the default stages) the calibration runs alone, all passes
 Prints each stage's table; ``--results DIR`` copies the small outputs that studies/make_figures.py
 reads (validation.json, closed_loop.json, timeline.jsonl, calibrated.json).
 """
@@ -45,7 +50,7 @@ import loop_stages as st  # noqa: E402
 
 STAGES = (
     "profile",
-    "traces",
+    "measure",
     "calibrate",
     "validate",
     "optimize",
@@ -53,9 +58,12 @@ STAGES = (
     "run",
     "paired",
     "preset",
+    "traces",
 )
+DEFAULT_STAGES = STAGES[: STAGES.index("preset")]
 STAGE_FUNCS = {
     "profile": st.stage_profile,
+    "measure": st.stage_measure,
     "traces": st.stage_traces,
     "calibrate": st.stage_calibrate,
     "validate": st.stage_validate,
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         help="prompt set split into calibration and validation prompts",
     )
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "loop")
-    ap.add_argument("--stages", default=",".join(STAGES[:-1]))
+    ap.add_argument("--stages", default=",".join(DEFAULT_STAGES))
     ap.add_argument("--num-prompts", type=int, default=8, help="prompts per run (default 8)")
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument(

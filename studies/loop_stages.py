@@ -16,11 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from ssdsim.calibrate.cli import main as calibrate_main
 from ssdsim.optimize.cli import main as optimize_main
 from ssdsim.policy import Policy, paper_default, uniform_ssd
 from ssdsim.profile import load_profile
 from ssdsim.trace import read_trace
+from ssdsim.validate.cli import build_parser as validate_parser
+from ssdsim.validate.cli import check as validate_check
 from ssdsim.validate.cli import main as validate_main
 from ssdsim.validate.compare import predict, trace_workload
 from ssdsim.validate.grid import Point
@@ -200,24 +204,68 @@ def pass_prompts(cfg: LoopConfig, repeat: int) -> Path:
     return path
 
 
+def traces_pass(cfg: LoopConfig, repeat: int, ssd: bool) -> None:
+    """One pass over the calibration points (pass ``repeat``'s rotated prompts)."""
+    settings = cfg.settings(pass_prompts(cfg, repeat))
+    fast = dataclasses.replace(settings, num_prompts=max(cfg.num_prompts, cfg.calib_fast_prompts))
+    big = dataclasses.replace(settings, num_prompts=2 * CALIB_B8)  # two full batches
+    have = len(read_prompt_records(settings.prompts))
+    for p in calibration_points(ssd):
+        if p.batch_size == CALIB_B8 and have < 2 * CALIB_B8:
+            print(
+                f"{p.label:40s} r{repeat} skipped: {have} calibration prompts, B={CALIB_B8} needs {2 * CALIB_B8}"
+            )
+            continue
+        s = fast if p.shape == "sparse" else settings  # the fast speculator's acceptance
+        s = big if p.batch_size == CALIB_B8 else s
+        rec = measure(p, s, cfg.out / "calib", repeat)
+        print(
+            f"{p.label:40s} r{repeat} {rec['measured']['tokens_per_s']:8.1f} tokens/s  "
+            f"other processes {rec['foreign_cores'] or 0:.2f} cores"
+        )
+
+
 def stage_traces(cfg: LoopConfig) -> None:
     ssd = _ssd_available()
     if not ssd:
         print("executor.run has no --mode ssd yet: calibrating from AR and SD traces only")
     for repeat in range(cfg.calib_repeats):  # passes at different times: the load moves
-        settings = cfg.settings(pass_prompts(cfg, repeat))
-        fast = dataclasses.replace(
-            settings, num_prompts=max(cfg.num_prompts, cfg.calib_fast_prompts)
-        )
-        big = dataclasses.replace(settings, num_prompts=2 * CALIB_B8)  # two full batches
-        for p in calibration_points(ssd):
-            s = fast if p.shape == "sparse" else settings  # the fast speculator's acceptance
-            s = big if p.batch_size == CALIB_B8 else s
-            rec = measure(p, s, cfg.out / "calib", repeat)
-            print(
-                f"{p.label:40s} r{repeat} {rec['measured']['tokens_per_s']:8.1f} tokens/s  "
-                f"other processes {rec['foreign_cores'] or 0:.2f} cores"
-            )
+        traces_pass(cfg, repeat, ssd)
+
+
+def validation_pass(cfg: LoopConfig, repeat: int) -> None:
+    """Run (or find cached) pass ``repeat`` of every validation point; simulates nothing.
+
+    The points and run settings are the validation CLI's for ``_validate_argv(cfg)``, so
+    stage validate later finds every run in its cache.
+    """
+    args = validate_parser().parse_args(_validate_argv(cfg))
+    _, pts, settings = validate_check(args)
+    for p in tqdm(pts, desc=f"validation pass {repeat}", unit="run"):
+        measure(p, settings, args.out, repeat)
+
+
+def stage_measure(cfg: LoopConfig) -> None:
+    """Calibration and validation runs, pass by pass in turn: traces pass r, then validation
+    pass r, for r = 0, 1, ...
+
+    The profile is fitted on the calibration runs and judged against the validation runs: run
+    an hour apart, the two see this shared machine at different speeds (loop 6: calibration
+    passes from two sessions, validation 15% faster than its profile by the target's forwards),
+    an offset no model can predict. In turn, both sample the same hours. The validation grid
+    needs a profile (its geometric fan-outs): without ``grid_profile.json`` the first pass is
+    calibrated before the first validation pass.
+    """
+    ssd = _ssd_available()
+    if not ssd:
+        print("executor.run has no --mode ssd yet: calibrating from AR and SD traces only")
+    for repeat in range(max(cfg.calib_repeats, cfg.repeats)):
+        if repeat < cfg.calib_repeats:
+            traces_pass(cfg, repeat, ssd)
+        if repeat < cfg.repeats:
+            if not cfg.profile.is_file():
+                stage_calibrate(cfg)
+            validation_pass(cfg, repeat)
 
 
 def stage_calibrate(cfg: LoopConfig) -> None:
@@ -232,7 +280,8 @@ def stage_calibrate(cfg: LoopConfig) -> None:
         shutil.copyfile(cfg.profile, cfg.grid_profile)
 
 
-def stage_validate(cfg: LoopConfig) -> None:
+def _validate_argv(cfg: LoopConfig) -> list[str]:
+    """``python -m ssdsim.validate`` arguments of the loop's validation."""
     argv = ["--profile", str(cfg.profile), "--pair", cfg.pair, "--prompts", str(cfg.valid_prompts)]
     if cfg.grid_profile.is_file():
         argv += ["--grid-profile", str(cfg.grid_profile)]
@@ -244,7 +293,11 @@ def stage_validate(cfg: LoopConfig) -> None:
         argv.append("--quick")
     if not _ssd_available():
         argv += ["--modes", "ar,sd"]
-    if validate_main(argv) != 0:
+    return argv
+
+
+def stage_validate(cfg: LoopConfig) -> None:
+    if validate_main(_validate_argv(cfg)) != 0:
         raise SystemExit("validation failed")
 
 
