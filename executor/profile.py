@@ -57,7 +57,7 @@ class Settings:
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8)
     ks: tuple[int, ...] = (2, 4, 6, 8)
     contexts: tuple[int, ...] = (64, 256, 512)
-    budgets: tuple[int, ...] = (4, 8, 16, 32, 48)
+    budgets: tuple[int, ...] = (1, 4, 8, 16, 32, 48)  # 1: sparse trees (one branch a step)
     rounds: int = 9
     link_reps: int = 100
     host_tokens: int = 48
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ks", help="lookaheads whose verify/glue shapes (k+1 tokens) to measure; default 2,4,6,8"
     )
     p.add_argument("--contexts", help="context tokens per sequence; default 64,256,512")
-    p.add_argument("--budgets", help="tree branches per sequence M; default 4,8,16,32,48")
+    p.add_argument("--budgets", help="tree branches per sequence M; default 1,4,8,16,32,48")
     p.add_argument("--rounds", type=int, help="timed visits of every grid point; default 9")
     p.add_argument("--device", default="cpu", help="cpu (two pinned cores) or cuda")
     p.add_argument("--quick", action="store_true", help="a tiny grid for tests (seconds)")

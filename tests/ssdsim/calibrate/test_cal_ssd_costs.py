@@ -152,3 +152,40 @@ def test_distribution_rows_cost_time_only_when_sampling(make_toy):
         base = simulate(prof, pol, wl).tokens_per_s
         paid = simulate(dataclasses.replace(prof, ssd_dist_row_s=1e-3), pol, wl).tokens_per_s
         assert (paid < base) is slower and (paid == base) is not slower
+
+
+def _tree_trace(prof, policy: Policy, batch: int, temperature: float, row_s: float, off_s: float):
+    """An SSD executor trace whose summary says each tree step took the greedy model's seconds
+    plus ``row_s`` per branch row (B * M) plus ``off_s`` (the model's error at that tree size)."""
+    from ssdsim import latency as lat
+    from ssdsim.calibrate.ssd_costs import _mean_context
+    from ssdsim.trace import RunSummary, Trace, TraceHeader
+
+    wl = dataclasses.replace(WL, batch_size=batch, temperature=temperature).to_dict()
+    head = TraceHeader(source="executor", policy=policy.to_dict(), workload=wl)
+    trace = Trace(head, [], None)
+    _, model = lat.prespec_parts_s(prof, batch, policy.k, policy.budget, _mean_context(trace))
+    step = float(model) / policy.k + row_s * batch * policy.budget + off_s
+    extra = {"draft_tree_mean_s": 2 * step, "draft_tree_depth_mean": 2.0}
+    summary = RunSummary("ssd", "p", batch, temperature, 1, 1.0, 1, 1.0, 1.0, 0.0, 1.0, extra=extra)
+    return Trace(head, [], summary)
+
+
+def test_tree_sampling_cost_per_row_is_not_swayed_by_a_one_branch_tree(make_toy):
+    """Sampling adds 80 us per branch row and step at T > 0. One-branch trees whose step the
+    model over-predicts by 2 ms (loop 6's sparse k=8 traces) must not drag the fit down: the
+    rows of the wide trees carry it (an unweighted median of these four falls below zero)."""
+    from ssdsim.calibrate.ssd_costs import fit_tree_sample_row_s
+
+    prof = make_toy()
+    sparse = Policy(mode="ssd", k=4, fan_out=(0, 0, 0, 0, 1), fan_out_miss=(1, 0, 0, 0, 0))
+    traces = [
+        _tree_trace(prof, uniform_ssd(4, 3, "jit"), 1, 1.0, 80e-6, 0.0),
+        _tree_trace(prof, uniform_ssd(4, 3, "fast"), 4, 1.0, 80e-6, 0.0),
+        _tree_trace(prof, sparse, 1, 1.0, 80e-6, -2e-3),
+        _tree_trace(prof, sparse, 1, 1.0, 80e-6, -2e-3),
+        _tree_trace(prof, uniform_ssd(4, 3, "jit"), 1, 0.0, 0.0, 5e-3),  # greedy: not counted
+    ]
+    assert fit_tree_sample_row_s(prof, traces) == pytest.approx(80e-6, rel=1e-6)
+    assert fit_tree_sample_row_s(prof, traces[2:]) == 0.0  # floored at zero
+    assert fit_tree_sample_row_s(prof, traces[4:]) is None  # no trace at T > 0
