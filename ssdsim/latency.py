@@ -138,15 +138,30 @@ def step_overhead_s(profile: Profile, batch: Any, mode: str | None = None) -> An
     return fixed + per_seq * batch
 
 
-def ar_step_s(profile: Profile, batch: Any, context: Any) -> Any:
-    """One AR step: a target forward of one token per sequence plus the step overhead."""
-    return forward_s(profile.target, batch, 1, context + 1) + step_overhead_s(profile, batch, "ar")
+def sampling_rows_s(profile: Profile, batch: Any, tokens: int, sampling: bool) -> Any:
+    """AR/SD host work of sampling verification (T > 0) over ``batch`` x ``tokens`` scored rows."""
+    return profile.verify_sample_row_s * batch * tokens if sampling else 0.0
 
 
-def verify_s(profile: Profile, batch: Any, k: int, context: Any, mode: str = "sd") -> Any:
-    """Target verification of k+1 tokens per sequence plus the step overhead of ``mode``."""
-    return forward_s(profile.target, batch, k + 1, context + k + 1) + step_overhead_s(
-        profile, batch, mode
+def ar_step_s(profile: Profile, batch: Any, context: Any, sampling: bool = False) -> Any:
+    """One AR step: a target forward of one token per sequence plus the step overhead (plus
+    the sampling's host work when ``sampling``)."""
+    return (
+        forward_s(profile.target, batch, 1, context + 1)
+        + step_overhead_s(profile, batch, "ar")
+        + sampling_rows_s(profile, batch, 1, sampling)
+    )
+
+
+def verify_s(
+    profile: Profile, batch: Any, k: int, context: Any, mode: str = "sd", sampling: bool = False
+) -> Any:
+    """Target verification of k+1 tokens per sequence plus the step overhead of ``mode`` (plus,
+    for SD when ``sampling``, the sampling rule's host work; SSD's is ``ssd_dist_row_s``)."""
+    return (
+        forward_s(profile.target, batch, k + 1, context + k + 1)
+        + step_overhead_s(profile, batch, mode)
+        + sampling_rows_s(profile, batch, k + 1, sampling and mode == "sd")
     )
 
 

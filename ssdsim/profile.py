@@ -395,6 +395,10 @@ class Profile:
             step receives when sampling (T > 0: k per row proposed by the draft, i.e. hits and
             jit's misses; unpacking them and verifying against them), beyond
             ``mode_overheads["ssd"]``.
+        verify_sample_row_s: host work on the target's critical path per verified token row
+            (B x tokens the target's forward scores: 1 for AR, k+1 for SD) when sampling
+            (T > 0: probabilities, random draws and the accept/residual rule instead of an
+            argmax), beyond ``mode_overheads``; SSD's lies in ``ssd_dist_row_s``.
         jit_scale: multiplier on the draft's chain forwards when SSD's draft worker decodes
             missed rows (jit): the worker's forwards, run right after its tree on another core,
             can cost more than SD's drafting in the target's process.
@@ -425,6 +429,7 @@ class Profile:
     jit_scale: float = 1.0
     tree_sample_row_s: float = 0.0
     ssd_dist_row_s: float = 0.0
+    verify_sample_row_s: float = 0.0
 
     def __post_init__(self) -> None:
         o = "Profile"
@@ -464,6 +469,7 @@ class Profile:
         check_float(o, "jit_scale", self.jit_scale, 0.0, low_open=True)
         check_float(o, "tree_sample_row_s", self.tree_sample_row_s, 0.0)
         check_float(o, "ssd_dist_row_s", self.ssd_dist_row_s, 0.0)
+        check_float(o, "verify_sample_row_s", self.verify_sample_row_s, 0.0)
         object.__setattr__(self, "mode_overheads", _mode_overheads(o, self.mode_overheads))
 
     def to_dict(self) -> dict[str, Any]:

@@ -145,6 +145,8 @@ def calibrate(
         changes["tree_sample_row_s"] = cal.ssd.tree_sample_row_s
     if cal.ssd.dist_row_s is not None:
         changes["ssd_dist_row_s"] = cal.ssd.dist_row_s
+    if cal.costs.sample_row_s is not None:
+        changes["verify_sample_row_s"] = cal.costs.sample_row_s
     if cal.ssd.overhead is not None:
         cal.overheads["ssd"] = cal.ssd.overhead
     changes.update(overhead_fields(cal.overheads))

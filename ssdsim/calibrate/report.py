@@ -92,6 +92,11 @@ def format_report(cal: Calibration) -> str:
             + ", ".join(f"B{b} {v:.3f}" for (b, _), v in cal.costs.draft_scales.items())
             + ")"
         )
+        row = cal.costs.sample_row_s
+        lines.append(
+            "AR and SD sampling at T > 0 (verification's host work beyond greedy): "
+            + (f"{row * 1e6:.1f} us per scored row" if row is not None else "- (no T > 0 trace)")
+        )
     if cal.ssd is not None:
 
         def _x(v: float | None) -> str:

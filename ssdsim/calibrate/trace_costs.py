@@ -5,12 +5,17 @@ batch, tokens and context; the traces of real runs say how long those forwards t
 runs ran (this machine's load moves both by tens of percent). Per step of an AR or SD trace the
 context of its sequences is rebuilt from the prompt lengths and the tokens emitted so far; then
 
-- target scale per (batch size B, tokens per forward): the median over T of the ratio of the
-  median ``verify_s`` to the modelled target forward; grid cells between fitted points are
-  blended, beyond them the nearest one's (``scale_at``);
+- target scale per (batch size B, tokens per forward): the ratio of the mean ``verify_s`` of
+  greedy steps to the modelled target forward (steps at T > 0 only for a cell without greedy
+  ones); grid cells between fitted points are blended, beyond them the nearest one's
+  (``scale_at``);
 - draft scale per B: the same for greedy SD's ``draft_s`` against the modelled k draft forwards;
-- host work per step: what a step took beyond its drafting and its scaled target forward,
-  start to next start (``Profile.mode_overheads``: fixed + per sequence, per mode).
+- host work per step: what a greedy step took beyond its drafting and its scaled target
+  forward, start to next start (``Profile.mode_overheads``: fixed + per sequence, per mode);
+- sampling's host work (``Profile.verify_sample_row_s``): what AR and SD steps at T > 0 took
+  beyond that, per scored row (B x tokens the target's forward scores), summed over the (mode,
+  B, k) groups' means. Verification at T = 1 ran 1.4-4 ms longer than greedy at B = 1 in every
+  loop so far; a scale pooled over T over-predicted the greedy steps by half of that.
 
 Only executor traces set the scales (simulator traces run on the profile's own clock); without
 AR or SD traces the latency file's own steps stand in. Never torch.
@@ -171,13 +176,40 @@ def _by_cell(groups: list[tuple[tuple[int, int], float, float]]) -> dict[tuple[i
     return {c: float(np.median(r)) for c, r in sorted(ratios.items())}
 
 
-def fit_target_scales(profile: Profile, steps: list[dict]) -> dict[tuple[int, int], float]:
-    """Scale of the target forward per (B, tokens per forward): median over T of verify_s / forward.
+def _greedy_first(steps: list[dict], key) -> list[dict]:
+    """Greedy steps, plus the steps at T > 0 of any ``key`` that has no greedy step."""
+    greedy = {key(s) for s in steps if not s.get("temperature")}
+    return [s for s in steps if not s.get("temperature") or key(s) not in greedy]
 
-    verify_s also holds the sampling or verification kernel, which the scale absorbs.
+
+def fit_target_scales(profile: Profile, steps: list[dict]) -> dict[tuple[int, int], float]:
+    """Scale of the target forward per (B, tokens per forward): greedy verify_s / forward.
+
+    verify_s also holds the greedy verification kernel, which the scale absorbs; what sampling
+    adds at T > 0 is ``fit_sample_row_s``'s. A cell with no greedy step takes its steps at T > 0.
     """
     tokens = lambda mode, k: 1 if mode == "ar" else k + 1  # noqa: E731
+    steps = _greedy_first(steps, lambda s: (s["batch"], tokens(s["mode"], s["k"])))
     return _by_cell(_groups(steps, lambda s: _target_forward(profile, s), "verify_s", tokens))
+
+
+def fit_sample_row_s(
+    profile: Profile, steps: list[dict], overheads: dict[str, OverheadFit]
+) -> float | None:
+    """Host work per scored row of AR and SD steps at T > 0 beyond ``profile``'s greedy forward
+    and ``overheads``: the (mode, B, k) groups' mean excess, summed, over their rows, summed
+    (>= 0); None without such steps (or without a greedy fit of their mode)."""
+    by: dict[tuple, list[float]] = defaultdict(list)
+    for s in steps:
+        fit = overheads.get(s["mode"])
+        if s.get("temperature") and fit is not None:
+            excess = s["step_s"] - s["draft_s"] - _target_forward(profile, s) - fit.at(s["batch"])
+            by[(s["mode"], s["batch"], s["k"])].append(excess)
+    if not by:
+        return None
+    excess = sum(float(trim_mean(v, 0.02)) for v in by.values())
+    rows = sum(b * (1 if mode == "ar" else k + 1) for mode, b, k in by)
+    return max(excess / rows, 0.0)
 
 
 def fit_draft_scales(profile: Profile, steps: list[dict]) -> dict[tuple[int, int], float]:
@@ -205,6 +237,7 @@ class TraceCosts:
     overheads: dict[str, OverheadFit]
     target_scales: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
     draft_scales: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
+    sample_row_s: float | None = None
 
 
 def fit_trace_costs(
@@ -236,12 +269,14 @@ def fit_trace_costs(
     )
     overheads: dict[str, OverheadFit] = {}
     for mode in ("ar", "sd"):
+        of_mode = [s for s in steps if s["mode"] == mode]
+        greedy = [s for s in of_mode if not s.get("temperature")]
         samples = [
             (s["batch"], s["step_s"] - s["draft_s"] - _target_forward(prof, s))
-            for s in steps
-            if s["mode"] == mode
+            for s in greedy or of_mode
         ]
         fit = fit_overhead(samples)
         if fit is not None:
             overheads[mode] = fit
-    return prof, TraceCosts(_median(ts), _median(ds), overheads, ts, ds)
+    row_s = fit_sample_row_s(prof, [s for s in measured if s["mode"] in overheads], overheads)
+    return prof, TraceCosts(_median(ts), _median(ds), overheads, ts, ds, row_s)

@@ -47,8 +47,8 @@ def step_costs(plan: Plan, out: BatchOutcomes) -> StepCosts:
     if prof.static_batch_rows:  # finished rows stay in the forwards until the batch ends
         n = np.where(n > 0, out.active.shape[1], 0)
     if plan.mode == "ar":
-        return StepCosts(verify=lat.ar_step_s(prof, n, ctx).tolist())
-    verify = lat.verify_s(prof, n, k, ctx, plan.mode).tolist()
+        return StepCosts(verify=lat.ar_step_s(prof, n, ctx, plan.with_dists).tolist())
+    verify = lat.verify_s(prof, n, k, ctx, plan.mode, plan.with_dists).tolist()
     ds = prof.draft_sampling_scale if plan.with_dists else 1.0  # the draft samples at T > 0
     if plan.mode == "sd":
         return StepCosts(verify=verify, draft=(lat.draft_chain_s(prof, n, k, ctx) * ds).tolist())
