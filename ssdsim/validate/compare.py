@@ -13,6 +13,9 @@ itself moves between passes: an error below that spread is within the machine's 
 is also predicted twice (``pass_errors``): by the simulator, and by the mean of the point's
 other passes; the summary's ``pass_median_abs_error`` and ``repeat_median_abs_error`` pool
 them: the second is how well the machine repeats itself, a floor for any predictor.
+``target_speed`` (AR and SD points) says how fast the machine ran during a point's runs: the
+target's measured verification time over the profile's (1: as in the calibration runs; 1.15:
+15% slower), so that an error common to every point reads as the machine's, not the model's.
 Never torch or the executor.
 """
 
@@ -21,11 +24,15 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from scipy.stats import trim_mean
+
+from ssdsim import latency as lat
 from ssdsim._schema import SchemaError
+from ssdsim.calibrate.trace_costs import step_records
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
 from ssdsim.simulator import simulate
-from ssdsim.trace import iter_records
+from ssdsim.trace import iter_records, read_trace
 from ssdsim.workload import Workload
 
 
@@ -47,6 +54,25 @@ def predict(profile: Profile, policy: Policy, workload: Workload, seeds: int = 4
         "hit_rate": statistics.fmean(hits) if hits else None,
         "tokens_per_step": statistics.fmean(r.tokens_per_step for r in runs),
     }
+
+
+def target_speed(profile: Profile, trace_path: str) -> float | None:
+    """An AR or SD executor run's target verification time over ``profile``'s (None otherwise).
+
+    Trimmed means (2% each side) over the full-batch steps, as the calibration fits its scales:
+    1 on the calibration runs themselves, above 1 when the machine ran slower.
+    """
+    trace = read_trace(trace_path)
+    if trace.header.source != "executor" or trace.header.policy.get("mode") not in ("ar", "sd"):
+        return None
+    steps = step_records(trace)
+    if not steps:
+        return None
+    model = [
+        lat.forward_s(profile.target, s["batch"], s["k"] + 1, s["context"] + s["k"] + 1)
+        for s in steps
+    ]
+    return float(trim_mean([s["verify_s"] for s in steps], 0.02) / trim_mean(model, 0.02))
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -97,6 +123,9 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         "pass_errors": pass_errors,
         "load_avg_1m": statistics.fmean(sum(r["load_avg_1m"]) / 2 for r in records),
         "foreign_cores": _median([r.get("foreign_cores") for r in records]),
+        "target_speed": _median([target_speed(profile, r["trace"]) for r in records])
+        if policy.mode in ("ar", "sd")
+        else None,
     }
 
 
@@ -138,6 +167,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     )
     spreads = _stats([r["spread"] for r in rows if r.get("spread") is not None])
     inside = [r["inside_passes"] for r in rows if r.get("inside_passes") is not None]
+    speeds = [r["target_speed"] for r in rows if r.get("target_speed") is not None]
     per_pass = {
         who: [e for r in rows for e in (r.get("pass_errors") or {}).get(who, [])]
         for who in ("simulator", "other_passes")
@@ -157,6 +187,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "inside_passes": sum(inside) if inside else None,
         "pass_median_abs_error": _stats(per_pass["simulator"])[0],
         "repeat_median_abs_error": _stats(per_pass["other_passes"])[0],
+        "target_speed_median": statistics.median(speeds) if speeds else None,
+        "target_speed_range": [min(speeds), max(speeds)] if speeds else None,
     }
 
 
@@ -193,6 +225,12 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
             f"one pass predicted by the simulator: median |error| {s['pass_median_abs_error']:.1%}; "
             f"by the mean of the point's other passes: {s['repeat_median_abs_error']:.1%} "
             "(how well the machine repeats itself)"
+        )
+    if s.get("target_speed_median") is not None:
+        lo, hi = s["target_speed_range"]
+        lines.append(
+            f"machine: the target's verification ran x{s['target_speed_median']:.3f} the profile's time "
+            f"(AR and SD points, median; {lo:.3f}-{hi:.3f}; 1 = as fast as in the calibration runs)"
         )
     if s.get("tokens_per_step_median_abs_error") is not None:
         lines.append(

@@ -83,3 +83,32 @@ def test_bad_validate_flags(calibrated, tmp_path, capsys):
     assert "--modes" in capsys.readouterr().err
     assert validate_main([*argv, "--repeats", "0"]) == 2
     assert "--repeats" in capsys.readouterr().err
+
+
+def test_target_speed_reads_the_machine_against_calibration(calibrated, tmp_path):
+    """On the run the profile was calibrated on the target ran at the profile's speed; a run
+    whose verifications took 1.5x as long reads 1.5x (SSD traces have no reading)."""
+    from ssdsim.profile import load_profile
+    from ssdsim.validate.compare import target_speed
+
+    sd = calibrated.parent / "sd.jsonl"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert calibrate_main([str(sd), "-o", str(tmp_path / "sd_cal.json")]) == 0
+    profile = load_profile(str(tmp_path / "sd_cal.json"))
+    speed = target_speed(profile, str(sd))
+    assert speed == pytest.approx(1.0, rel=1e-6)
+    slow = tmp_path / "slow.jsonl"
+    lines = []
+    for line in sd.read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("type") == "step":
+            rec["verify_s"] *= 1.5
+        lines.append(json.dumps(rec))
+    slow.write_text("\n".join(lines) + "\n")
+    assert target_speed(profile, str(slow)) == pytest.approx(1.5, rel=1e-6)
+    ssd = tmp_path / "ssd.jsonl"
+    head, *rest = sd.read_text().splitlines()
+    rec = json.loads(head)
+    rec["policy"]["mode"] = "ssd"
+    ssd.write_text("\n".join([json.dumps(rec), *rest]) + "\n")
+    assert target_speed(profile, str(ssd)) is None
