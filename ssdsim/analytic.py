@@ -57,7 +57,7 @@ def ar_tokens_per_s(profile: Profile, batch: int = 1, context: float = 0.0) -> f
 
 def sd_step_s(profile: Profile, k: int, batch: int = 1, context: float = 0.0) -> float:
     """k draft forwards plus one verification of k+1 tokens (one device)."""
-    return lat.draft_chain_s(profile, batch, k, context) + lat.verify_s(profile, batch, k, context)
+    return lat.sd_draft_s(profile, batch, k, context) + lat.verify_s(profile, batch, k, context)
 
 
 def sd_tokens_per_s(

@@ -170,6 +170,14 @@ def draft_chain_s(profile: Profile, batch: Any, k: int, context: Any) -> Any:
     return forwards_s(profile.draft, batch, 1, context + 1, 1, k)
 
 
+def sd_draft_s(profile: Profile, batch: Any, k: int, context: Any) -> Any:
+    """SD's drafting per step: the k chain forwards plus ``Profile.sd_draft_fixed_s`` (0 seconds
+    for an empty batch)."""
+    fixed = np.where(np.asarray(batch) > 0, profile.sd_draft_fixed_s, 0.0)
+    out = draft_chain_s(profile, batch, k, context) + fixed
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def prespec_s(profile: Profile, batch: Any, k: int, budget: int, context: Any) -> Any:
     """SSD pre-speculation: a glue forward of k+1 tokens, then k tree forwards of ``budget`` tokens.
 

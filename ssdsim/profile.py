@@ -395,6 +395,9 @@ class Profile:
             step receives when sampling (T > 0: k per row proposed by the draft, i.e. hits and
             jit's misses; unpacking them and verifying against them), beyond
             ``mode_overheads["ssd"]``.
+        sd_draft_fixed_s: seconds SD's drafting takes per step beyond its k chain forwards: its
+            first forward runs right after the target's, whose weights have pushed the draft's
+            out of the CPU's caches (``ssdsim.latency.sd_draft_s``; SSD's draft keeps its own core).
         verify_sample_row_s: host work on the target's critical path per verified token row
             (B x tokens the target's forward scores: 1 for AR, k+1 for SD) when sampling
             (T > 0: probabilities, random draws and the accept/residual rule instead of an
@@ -430,6 +433,7 @@ class Profile:
     tree_sample_row_s: float = 0.0
     ssd_dist_row_s: float = 0.0
     verify_sample_row_s: float = 0.0
+    sd_draft_fixed_s: float = 0.0
 
     def __post_init__(self) -> None:
         o = "Profile"
@@ -470,6 +474,7 @@ class Profile:
         check_float(o, "tree_sample_row_s", self.tree_sample_row_s, 0.0)
         check_float(o, "ssd_dist_row_s", self.ssd_dist_row_s, 0.0)
         check_float(o, "verify_sample_row_s", self.verify_sample_row_s, 0.0)
+        check_float(o, "sd_draft_fixed_s", self.sd_draft_fixed_s, 0.0)
         object.__setattr__(self, "mode_overheads", _mode_overheads(o, self.mode_overheads))
 
     def to_dict(self) -> dict[str, Any]:

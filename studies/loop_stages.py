@@ -156,8 +156,8 @@ CALIB_B8 = 8  # the largest batch the calibration runs (bench_executor's second 
 
 
 def calibration_points(ssd: bool) -> list[Point]:
-    """Runs whose traces calibrate: AR and SD at B 1 and 4, T 0 and 1 (SD also at k=8 and B=4,
-    for the acceptance of deep positions); SSD jit, fast and C < 1 (and k=8 jit: cut trees);
+    """Runs whose traces calibrate: AR and SD at B 1 and 4, T 0 and 1 (SD also at k=8, for the
+    acceptance of deep positions and, beside k=4, SD's fixed drafting seconds per step); SSD jit, fast and C < 1 (and k=8 jit: cut trees);
     SSD at k=8 with a sparse tree and fast misses at T 0 and 1, so that the fast speculator's
     acceptance at every depth is measured on every kind of step, not only after the draft's
     misses (a first closed loop without them chose such a policy on extrapolated acceptance:
@@ -167,7 +167,7 @@ def calibration_points(ssd: bool) -> list[Point]:
     at B=1 (without it the loop under-predicted k=2 SSD by ~20%)."""
     pts = [Point(Policy(mode="ar"), b, 0.0) for b in (1, 4, CALIB_B8)]
     pts += [Point(Policy(mode="sd", k=4), b, t) for b in (1, 4) for t in (0.0, 1.0)]
-    pts += [Point(Policy(mode="sd", k=8), 4, t) for t in (0.0, 1.0)]
+    pts += [Point(Policy(mode="sd", k=8), b, t) for b in (1, 4) for t in (0.0, 1.0)]
     pts.append(Point(Policy(mode="sd", k=2), CALIB_B8, 0.0))
     if ssd:
         pts += [

@@ -133,7 +133,12 @@ def calibrate(
         changes["link"] = latency.link
     scaled, cal.costs = fit_trace_costs(dataclasses.replace(base, **changes), traces, latency)
     cal.overheads = dict(cal.costs.overheads)
-    changes.update(target=scaled.target, draft=scaled.draft, draft_tree=scaled.draft_tree)
+    changes.update(
+        target=scaled.target,
+        draft=scaled.draft,
+        draft_tree=scaled.draft_tree,
+        sd_draft_fixed_s=scaled.sd_draft_fixed_s,
+    )
     cal.ssd = fit_ssd_costs(dataclasses.replace(base, **changes), traces)
     if cal.ssd.tree_scale is not None and scaled.draft_tree is not None:
         changes["draft_tree"] = scaled_latency(scaled.draft_tree, cal.ssd.tree_scale)

@@ -90,7 +90,7 @@ def format_report(cal: Calibration) -> str:
             + ", ".join(f"B{b}/{n}tok {v:.3f}" for (b, n), v in cal.costs.target_scales.items())
             + "; draft "
             + ", ".join(f"B{b} {v:.3f}" for (b, _), v in cal.costs.draft_scales.items())
-            + ")"
+            + f"); SD drafting {cal.costs.sd_draft_fixed_s * 1e3:.3f} ms a step beyond its k forwards"
         )
         row = cal.costs.sample_row_s
         lines.append(

@@ -9,7 +9,8 @@ context of its sequences is rebuilt from the prompt lengths and the tokens emitt
   greedy steps to the modelled target forward (steps at T > 0 only for a cell without greedy
   ones); grid cells between fitted points are blended, beyond them the nearest one's
   (``scale_at``);
-- draft scale per B: the same for greedy SD's ``draft_s`` against the modelled k draft forwards;
+- draft scale per B and SD's fixed drafting seconds per step (``fit_draft_chain``): greedy SD's
+  ``draft_s`` against the modelled k draft forwards, scale x forwards + fixed;
 - host work per step: what a greedy step took beyond its drafting and its scaled target
   forward, start to next start (``Profile.mode_overheads``: fixed + per sequence, per mode);
 - sampling's host work (``Profile.verify_sample_row_s``): what AR and SD steps at T > 0 took
@@ -28,6 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import nnls
 from scipy.stats import trim_mean
 
 from ssdsim import latency as lat
@@ -212,16 +214,35 @@ def fit_sample_row_s(
     return max(excess / rows, 0.0)
 
 
-def fit_draft_scales(profile: Profile, steps: list[dict]) -> dict[tuple[int, int], float]:
-    """Scale of the draft forward per (B, 1 token): SD's draft_s / k forwards (median over k).
+def fit_draft_chain(
+    profile: Profile, steps: list[dict]
+) -> tuple[dict[tuple[int, int], float], float]:
+    """Scale of the draft forward per (B, 1 token) and SD's fixed drafting seconds per step.
 
+    SD's drafting per step = scale_B x its k modelled chain forwards + fixed (the first
+    forward after the target's reloads the draft's weights into the caches: per forward,
+    drafting at B=1 took 1.5 ms at k=2 and 0.9 ms at k=8 in loop 7's first pass). Fitted by
+    non-negative least squares on relative error over the (B, k) groups' means; the fixed part
+    needs two k at one B at least (else 0, and each B's scale is its median ratio, as before).
     Greedy steps only when there are any (``Profile.draft_sampling_scale`` covers sampling).
     """
     sd = [s for s in steps if s["mode"] == "sd"]
     greedy = [s for s in sd if not s.get("temperature")]
     sd = greedy or sd
     chain = lambda s: lat.draft_chain_s(profile, s["batch"], s["k"], s["context"])  # noqa: E731
-    return _by_cell(_groups(sd, chain, "draft_s", lambda mode, k: 1))
+    groups = [g for g in _groups(sd, chain, "draft_s", lambda mode, k: 1) if g[1] > 0 and g[2] > 0]
+    batches = sorted({cell[0] for cell, _, _ in groups})
+    per_batch = [sum(1 for cell, _, _ in groups if cell[0] == b) for b in batches]
+    if not groups or max(per_batch) < 2:
+        return _by_cell(groups), 0.0
+    design = np.array(
+        [[x if cell[0] == b else 0.0 for b in batches] + [1.0] for cell, x, _ in groups]
+    )
+    y = np.array([g[2] for g in groups])
+    coef, _ = nnls(design / y[:, None], np.ones_like(y))
+    if np.any(coef[:-1] <= 0):
+        return _by_cell(groups), 0.0
+    return {(b, 1): float(c) for b, c in zip(batches, coef[:-1], strict=True)}, float(coef[-1])
 
 
 def _median(scales: dict) -> float:
@@ -238,6 +259,7 @@ class TraceCosts:
     target_scales: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
     draft_scales: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
     sample_row_s: float | None = None
+    sd_draft_fixed_s: float = 0.0
 
 
 def fit_trace_costs(
@@ -259,13 +281,15 @@ def fit_trace_costs(
     if not steps and latency is not None:
         steps = measured = list(latency.host_steps)
     # Simulator traces run on the profile's own clock: only measured steps say anything about load.
-    ts, ds = fit_target_scales(profile, measured), fit_draft_scales(profile, measured)
+    ts = fit_target_scales(profile, measured)
+    ds, sd_fixed = fit_draft_chain(profile, measured)
     tree = profile.draft_tree and scaled_by_cells(profile.draft_tree, ds, by_tokens=False)
     prof = dataclasses.replace(
         profile,
         target=scaled_by_cells(profile.target, ts),
         draft=scaled_by_cells(profile.draft, ds, by_tokens=False),
         draft_tree=tree,
+        sd_draft_fixed_s=sd_fixed,
     )
     overheads: dict[str, OverheadFit] = {}
     for mode in ("ar", "sd"):
@@ -279,4 +303,4 @@ def fit_trace_costs(
         if fit is not None:
             overheads[mode] = fit
     row_s = fit_sample_row_s(prof, [s for s in measured if s["mode"] in overheads], overheads)
-    return prof, TraceCosts(_median(ts), _median(ds), overheads, ts, ds, row_s)
+    return prof, TraceCosts(_median(ts), _median(ds), overheads, ts, ds, row_s, sd_fixed)

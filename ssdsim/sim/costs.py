@@ -51,7 +51,7 @@ def step_costs(plan: Plan, out: BatchOutcomes) -> StepCosts:
     verify = lat.verify_s(prof, n, k, ctx, plan.mode, plan.with_dists).tolist()
     ds = prof.draft_sampling_scale if plan.with_dists else 1.0  # the draft samples at T > 0
     if plan.mode == "sd":
-        return StepCosts(verify=verify, draft=(lat.draft_chain_s(prof, n, k, ctx) * ds).tolist())
+        return StepCosts(verify=verify, draft=(lat.sd_draft_s(prof, n, k, ctx) * ds).tolist())
     if plan.with_dists:  # the target takes k draft distributions per row the draft proposed for
         rows = n if plan.miss_kind == "jit" else (out.active & out.hit).sum(axis=1)
         verify = (np.asarray(verify) + prof.ssd_dist_row_s * rows * k).tolist()
