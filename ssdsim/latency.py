@@ -130,8 +130,12 @@ def fast_speculator_s(profile: Profile, batch: Any) -> Any:
 def step_overhead_s(profile: Profile, batch: Any, mode: str | None = None) -> Any:
     """Host work on the target's critical path per decode step (sampling, verification, bookkeeping).
 
-    ``mode`` (ar, sd, ssd) selects ``Profile.mode_overheads[mode]`` when the profile has it.
+    ``mode`` (ar, sd, ssd) selects ``Profile.host_by_batch[mode]`` (interpolated in B) or else
+    ``Profile.mode_overheads[mode]`` when the profile has them.
     """
+    table = profile.host_by_batch.get(mode or "")
+    if table:
+        return by_batch(table, batch, 0.0)
     fixed, per_seq = profile.mode_overheads.get(
         mode or "", (profile.step_overhead_s, profile.seq_overhead_s)
     )
@@ -170,11 +174,20 @@ def draft_chain_s(profile: Profile, batch: Any, k: int, context: Any) -> Any:
     return forwards_s(profile.draft, batch, 1, context + 1, 1, k)
 
 
+def by_batch(table: dict[int, float], batch: Any, default: float) -> Any:
+    """A per-batch-size table at ``batch``: linear between its sizes, the nearest one's beyond."""
+    if not table:
+        return default
+    out = np.interp(np.asarray(batch, dtype=float), list(table), list(table.values()))
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def sd_draft_s(profile: Profile, batch: Any, k: int, context: Any) -> Any:
-    """SD's drafting per step: the k chain forwards plus ``Profile.sd_draft_fixed_s`` (0 seconds
-    for an empty batch)."""
+    """SD's drafting per step: the k chain forwards times ``Profile.sd_draft_scales`` at B,
+    plus ``Profile.sd_draft_fixed_s`` (0 seconds for an empty batch)."""
     fixed = np.where(np.asarray(batch) > 0, profile.sd_draft_fixed_s, 0.0)
-    out = draft_chain_s(profile, batch, k, context) + fixed
+    scale = by_batch(profile.sd_draft_scales, batch, 1.0)
+    out = draft_chain_s(profile, batch, k, context) * scale + fixed
     return float(out) if np.ndim(out) == 0 else out
 
 

@@ -358,6 +358,35 @@ def _mode_overheads(owner: str, value: Any) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _by_batch(owner: str, name: str, table: Any) -> dict[int, float]:
+    """A table {batch size: non-negative float} (JSON keys are strings)."""
+    if not isinstance(table, dict):
+        raise fail(owner, name, table, 'an object {"B": value}')
+    rows = {}
+    for b, v in table.items():
+        try:
+            batch = int(b)
+        except (TypeError, ValueError):
+            batch = 0
+        if batch < 1 or str(batch) != str(b).strip():
+            raise fail(owner, name, b, "batch sizes (integers >= 1) as keys")
+        rows[batch] = check_float(owner, f"{name}.{b}", v, 0.0)
+    return dict(sorted(rows.items()))
+
+
+def _host_by_batch(owner: str, value: Any) -> dict[str, dict[int, float]]:
+    if not isinstance(value, dict):
+        raise fail(owner, "host_by_batch", value, 'an object like {"ssd": {"1": seconds}}')
+    out: dict[str, dict[int, float]] = {}
+    for mode, table in value.items():
+        if mode not in ("ar", "sd", "ssd"):
+            raise fail(owner, "host_by_batch", mode, "keys among 'ar', 'sd', 'ssd'")
+        if not isinstance(table, dict) or not table:
+            raise fail(owner, f"host_by_batch.{mode}", table, 'a non-empty object {"B": seconds}')
+        out[mode] = _by_batch(owner, f"host_by_batch.{mode}", table)
+    return out
+
+
 @dataclass(frozen=True)
 class Profile:
     """Cost and chance models for one model pair on one hardware setup.
@@ -374,6 +403,10 @@ class Profile:
             step (sampling, verification, bookkeeping): fixed + per sequence.
         mode_overheads: optional per-mode replacements of those two, ``{"ar" | "sd" | "ssd":
             [fixed_s, per_seq_s]}`` (an engine's host work differs by mode).
+        host_by_batch: optional per-mode host work per step measured at given batch sizes,
+            ``{"ssd": {"1": s, "4": s, "8": s}}``; replaces the mode's line: linear between
+            the measured sizes, the nearest one's beyond them (SSD's host work on this CPU is
+            not a line in B: 2.9, 1.7 and 9.9 ms at B = 1, 4, 8 in loop 7's calibration).
         fast_s, fast_seq_s: latency of the fast fallback speculator per step: fixed + per sequence.
         chance: acceptance and coverage.
         vocab_size, dist_bytes: vocabulary size and bytes per probability entry (messages and
@@ -395,6 +428,10 @@ class Profile:
             step receives when sampling (T > 0: k per row proposed by the draft, i.e. hits and
             jit's misses; unpacking them and verifying against them), beyond
             ``mode_overheads["ssd"]``.
+        sd_draft_scales: SD's drafting only: multiplier on the draft's chain forwards per batch
+            size, ``{"1": x, "4": x}`` (linear in B between them, the nearest beyond; empty: 1).
+            ``draft`` keeps the profile's measured shape for SSD's draft worker, whose costs
+            have their own scales (``jit_scale``, the tree's) fitted on SSD traces.
         sd_draft_fixed_s: seconds SD's drafting takes per step beyond its k chain forwards: its
             first forward runs right after the target's, whose weights have pushed the draft's
             out of the CPU's caches (``ssdsim.latency.sd_draft_s``; SSD's draft keeps its own core).
@@ -434,6 +471,8 @@ class Profile:
     ssd_dist_row_s: float = 0.0
     verify_sample_row_s: float = 0.0
     sd_draft_fixed_s: float = 0.0
+    sd_draft_scales: dict[int, float] = field(default_factory=dict)
+    host_by_batch: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         o = "Profile"
@@ -476,6 +515,10 @@ class Profile:
         check_float(o, "verify_sample_row_s", self.verify_sample_row_s, 0.0)
         check_float(o, "sd_draft_fixed_s", self.sd_draft_fixed_s, 0.0)
         object.__setattr__(self, "mode_overheads", _mode_overheads(o, self.mode_overheads))
+        object.__setattr__(self, "host_by_batch", _host_by_batch(o, self.host_by_batch))
+        object.__setattr__(
+            self, "sd_draft_scales", _by_batch(o, "sd_draft_scales", self.sd_draft_scales)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})

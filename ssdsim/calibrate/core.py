@@ -135,9 +135,9 @@ def calibrate(
     cal.overheads = dict(cal.costs.overheads)
     changes.update(
         target=scaled.target,
-        draft=scaled.draft,
         draft_tree=scaled.draft_tree,
         sd_draft_fixed_s=scaled.sd_draft_fixed_s,
+        sd_draft_scales=scaled.sd_draft_scales,
     )
     cal.ssd = fit_ssd_costs(dataclasses.replace(base, **changes), traces)
     if cal.ssd.tree_scale is not None and scaled.draft_tree is not None:
@@ -177,7 +177,12 @@ def overhead_fields(overheads: dict[str, OverheadFit]) -> dict[str, Any]:
     if not overheads:
         return {}
     out: dict[str, Any] = {
-        "mode_overheads": {m: (f.fixed_s, f.per_seq_s) for m, f in overheads.items()}
+        "mode_overheads": {m: (f.fixed_s, f.per_seq_s) for m, f in overheads.items()},
+        "host_by_batch": {
+            m: {b: max(v, 0.0) for b, v in f.medians.items()}
+            for m, f in overheads.items()
+            if f.medians
+        },
     }
     default = overheads.get("sd") or next(iter(overheads.values()))
     out.update(step_overhead_s=default.fixed_s, seq_overhead_s=default.per_seq_s)

@@ -67,6 +67,10 @@ class OverheadFit:
     samples: int
 
     def at(self, batch: int) -> float:
+        """The per-batch means, linear between the measured batch sizes (the profile's
+        ``host_by_batch``); the line without them."""
+        if self.medians:
+            return float(np.interp(batch, list(self.medians), list(self.medians.values())))
         return self.fixed_s + self.per_seq_s * batch
 
 

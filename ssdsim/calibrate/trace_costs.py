@@ -283,12 +283,14 @@ def fit_trace_costs(
     # Simulator traces run on the profile's own clock: only measured steps say anything about load.
     ts = fit_target_scales(profile, measured)
     ds, sd_fixed = fit_draft_chain(profile, measured)
-    tree = profile.draft_tree and scaled_by_cells(profile.draft_tree, ds, by_tokens=False)
     prof = dataclasses.replace(
         profile,
         target=scaled_by_cells(profile.target, ts),
-        draft=scaled_by_cells(profile.draft, ds, by_tokens=False),
-        draft_tree=tree,
+        sd_draft_scales={b: v for (b, _), v in ds.items()},
+        # the draft's forwards keep the profile's shape in B for SSD's worker, which runs on
+        # its own core and has its own scales from SSD traces (jit, tree); SD's drafting in
+        # the target's process gets its own (loop 7: SD's B=1 scale 0.54, B=4 1.03, carried
+        # into the tree and jit, over-costed SSD at B=4 by ~30%)
         sd_draft_fixed_s=sd_fixed,
     )
     overheads: dict[str, OverheadFit] = {}

@@ -121,6 +121,7 @@ def test_rows_report_the_spread_of_their_passes(monkeypatch):
 
     predicted = {"v": 105.0}
     monkeypatch.setattr(compare, "trace_workload", lambda path: Workload())
+    monkeypatch.setattr(compare, "target_speed", lambda profile, path: None)
     monkeypatch.setattr(
         compare,
         "predict",
