@@ -406,7 +406,7 @@ class Profile:
         host_by_batch: optional per-mode host work per step measured at given batch sizes,
             ``{"ssd": {"1": s, "4": s, "8": s}}``; replaces the mode's line: linear between
             the measured sizes, the nearest one's beyond them (SSD's host work on this CPU is
-            not a line in B: 2.9, 1.7 and 9.9 ms at B = 1, 4, 8 in loop 7's calibration).
+            not a line in B: 3.0, 1.7 and 7.7 ms at B = 1, 4, 8 in loop 7's calibration).
         fast_s, fast_seq_s: latency of the fast fallback speculator per step: fixed + per sequence.
         chance: acceptance and coverage.
         vocab_size, dist_bytes: vocabulary size and bytes per probability entry (messages and

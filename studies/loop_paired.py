@@ -83,10 +83,21 @@ def run_paired(
     cfg: LoopConfig, pols: dict[str, Policy], prompts: Path, rounds: int, name: str
 ) -> dict[str, Any]:
     """``studies/paired.py`` on ``pols`` (B=1, T=0) over ``prompts``; writes ``<name>_policies.json``
-    and ``<name>.json`` under cfg.out and returns the latter's content."""
+    and ``<name>.json`` under cfg.out and returns the latter's content. A ``<name>.json`` of the
+    same policies, prompts and rounds is returned without measuring again (the stage resumes)."""
     pol_file = cfg.out / f"{name}_policies.json"
-    pol_file.write_text(json.dumps({n: p.to_dict() for n, p in pols.items()}, indent=1))
+    wanted = {n: p.to_dict() for n, p in pols.items()}
     out = cfg.out / f"{name}.json"
+    if out.is_file() and pol_file.is_file():
+        done = json.loads(out.read_text())
+        same = json.loads(pol_file.read_text()) == wanted and done.get("rounds") == rounds
+        same = same and done.get("prompts") == str(prompts)
+        if same and (done.get("num_prompts"), done.get("max_new_tokens")) == (
+            cfg.num_prompts,
+            cfg.max_new_tokens,
+        ):
+            return done
+    pol_file.write_text(json.dumps(wanted, indent=1))
     argv = [sys.executable, str(ROOT / "studies" / "paired.py"), "--policies", str(pol_file)]
     argv += ["--pair", cfg.pair, "--prompts", str(prompts)]
     argv += ["--num-prompts", str(cfg.num_prompts), "--max-new-tokens", str(cfg.max_new_tokens)]

@@ -397,7 +397,11 @@ def stage_run(cfg: LoopConfig) -> None:
             recs[name].append(measure(p, settings, cfg.out / "closed", r))
     summary = _closed_summary(cfg, pts, recs)
     summary["choice_from"] = "shortlist" if (cfg.out / "shortlist.json").is_file() else "optimizer"
-    (cfg.out / "closed_loop.json").write_text(json.dumps(summary, indent=1))
+    path = cfg.out / "closed_loop.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    if "paired" in old:  # stage paired's part, when it ran first, is kept
+        summary["paired"] = old["paired"]
+    path.write_text(json.dumps(summary, indent=1))
     _write_timeline(recs["chosen"][0]["trace"], cfg.out / "timeline.jsonl")
     for name, row in summary["runs"].items():
         print(
