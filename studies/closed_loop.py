@@ -2,7 +2,7 @@
 
     python studies/closed_loop.py --pair embedded --out out/loop            # everything (~1-2 h)
     python studies/closed_loop.py --pair embedded --out out/loop --stages calibrate,validate
-    python studies/closed_loop.py --pair smoke --prompts smoke8 --quick --out /tmp/loop   # minutes
+    python studies/closed_loop.py --pair smoke --prompts smoke8 --quick --split halves --out /tmp/loop  # minutes
 
 Stages (each resumes from what ``--out`` already holds; rerun a stage by deleting its output):
   profile    python -m executor.profile -> latency.json
