@@ -178,11 +178,7 @@ def overhead_fields(overheads: dict[str, OverheadFit]) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {
         "mode_overheads": {m: (f.fixed_s, f.per_seq_s) for m, f in overheads.items()},
-        "host_by_batch": {
-            m: {b: max(v, 0.0) for b, v in f.medians.items()}
-            for m, f in overheads.items()
-            if f.medians
-        },
+        "host_by_batch": {m: f.table for m, f in overheads.items() if f.medians},
     }
     default = overheads.get("sd") or next(iter(overheads.values()))
     out.update(step_overhead_s=default.fixed_s, seq_overhead_s=default.per_seq_s)

@@ -66,11 +66,16 @@ class OverheadFit:
     medians: dict[int, float]
     samples: int
 
+    @property
+    def table(self) -> dict[int, float]:
+        """The per-batch means, floored at zero: the profile's ``host_by_batch`` for this mode."""
+        return {b: max(v, 0.0) for b, v in self.medians.items()}
+
     def at(self, batch: int) -> float:
-        """The per-batch means, linear between the measured batch sizes (the profile's
-        ``host_by_batch``); the line without them."""
+        """``table`` at ``batch`` as the simulator reads it (``ssdsim.latency.by_batch``); the
+        line without per-batch means."""
         if self.medians:
-            return float(np.interp(batch, list(self.medians), list(self.medians.values())))
+            return float(lat.by_batch(self.table, batch, 0.0))
         return self.fixed_s + self.per_seq_s * batch
 
 
