@@ -59,6 +59,8 @@ class ChanceAt:
     run_alpha_sd: tuple[float, ...] = ()
     run_alpha_hit: tuple[float, ...] = ()
     run_alpha_jit: tuple[float, ...] = ()
+    run_alpha_rank: tuple[float, ...] = ()
+    alpha_fast_rank: tuple[float, ...] = ()
 
     def run_alpha_for(self, proposer: str) -> tuple[float, ...]:
         """Acceptance by run length (``ChancePoint.run_alpha_sd``) of ``sd``, ``hit`` or ``jit``
@@ -116,6 +118,18 @@ def run_accept_cdfs(run_alpha: Sequence[float], k: int) -> np.ndarray:
     return np.stack(
         [accept_cdf([run_alpha[min(start + i, h - 1)] for i in range(k)], k) for start in range(h)]
     )
+
+
+def rank_bucket(rank: int, buckets: int) -> int:
+    """Bucket of a bonus rank (``ChancePoint.run_alpha_rank``): 1 -> 0, 2-3 -> 1, 4-7 -> 2, ...
+    (powers of two), capped at ``buckets - 1``, which also holds rank 0 (beyond the depth)."""
+    return buckets - 1 if rank <= 0 else min(rank.bit_length() - 1, buckets - 1)
+
+
+def rank_bucket_edges(buckets: int) -> np.ndarray:
+    """The last rank of each bucket but the last (1, 3, 7, 15, ...): c_j at these ranks splits
+    the rank stream's uniform into buckets."""
+    return np.array([2 ** (b + 1) - 1 for b in range(buckets - 1)], dtype=np.int64)
 
 
 def mean_accepted_len(alpha: Sequence[float], k: int) -> float:
@@ -323,7 +337,9 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
     fast_point = _nearest_point(
         tuple(q for q in chance.points if q.alpha_fast is not None), temperature, rescale
     )
+    fast_rank = p.alpha_fast_rank if p is not None and p.alpha_fast is not None else ()
     if fast_point is not None and (p is None or p.alpha_fast is None):
+        fast_rank = fast_point.alpha_fast_rank
         # the fast speculator's proposals do not depend on the rescale C: take its acceptance
         # from the nearest point that measured it, moved by the model in T only
         have_t = model_factors(chance.temperature_model, fast_point.temperature, 1.0)
@@ -345,6 +361,7 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         seq_spread=p.seq_spread if p is not None else (),
         coverage_fast=p.coverage_fast if p is not None and source == "point" else None,
         seq_spread_fast=p.seq_spread_fast if p is not None else (),
+        alpha_fast_rank=_scale_alpha(fast_rank, rel["alpha_fast"]) if fast_rank else (),
         **{
             n: _scale_alpha(getattr(p, n), rel["alpha"]) if p is not None else ()
             for n in RUN_ALPHA_FIELDS

@@ -45,7 +45,8 @@ from ssdsim._schema import (
 )
 
 PROFILE_SCHEMA_VERSION = 1
-RUN_ALPHA_FIELDS = ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit")  # ChancePoint, ChanceAt
+# ChancePoint, ChanceAt: acceptance tables of the run model
+RUN_ALPHA_FIELDS = ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit", "run_alpha_rank")
 
 
 def _nonneg(owner: str, obj: Any, names: tuple[str, ...]) -> None:
@@ -254,6 +255,20 @@ class ChancePoint:
     ``alpha`` (by position within a step, pooled over the k of the traces) it does not depend on
     k, so SD at k = 8 is not predicted from the steps of k = 2. Empty: not measured (the
     simulator then uses ``alpha`` by position).
+    run_alpha_rank: SSD only, the first draft proposal of a step that starts a run (run 0) after
+    a draft row whose bonus had rank r among the draft's candidates, by bucket of r (1, 2-3,
+    4-7, 8-15, ...: ``ssdsim.chance.rank_bucket``): P(accepted), hit or jit alike, the last entry
+    standing for every deeper rank (and ranks beyond the recorded depth). A hit served from the
+    tree's rank-r branch follows the draft where it was r places off, and the deeper the rank
+    the less the draft's next guess is worth (loop 7's validation traces at T = 0: 0.85 after
+    rank 1, 0.74 after 2-3, 0.56 after 4-7, 0.38 after 8-15; at T = 1: 0.79 to 0.66): wide trees
+    hit more often than narrow ones, but on worse rows. Empty: the kind's ``run_alpha_*[0]``
+    for every rank.
+    alpha_fast_rank: the same for the fast speculator's rows (its first proposal, a missing one
+    counting as rejected; later positions keep ``alpha_fast``): a miss at a deep rank is where
+    the target departs most from the draft, often to repeat its context, which the n-gram
+    speculator copies (loop 7's validation traces at T = 0: 0.48 after ranks 2-3, 0.71 after
+    4-7, 0.93 after 8-15). Empty: ``alpha_fast`` for every rank.
     """
 
     temperature: float
@@ -269,10 +284,12 @@ class ChancePoint:
     run_alpha_sd: tuple[float, ...] = ()
     run_alpha_hit: tuple[float, ...] = ()
     run_alpha_jit: tuple[float, ...] = ()
+    run_alpha_rank: tuple[float, ...] = ()
+    alpha_fast_rank: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
-        for n in RUN_ALPHA_FIELDS:
+        for n in (*RUN_ALPHA_FIELDS, "alpha_fast_rank"):
             if getattr(self, n):
                 object.__setattr__(self, n, check_probs(o, n, getattr(self, n)))
             else:

@@ -2,7 +2,8 @@
 
 Acceptance: the conditional rate per position, separately for cache-hit (and SD) proposals,
 jit proposals on missed rows and the fast speculator (``Tally.alpha``); and by run length for
-SD rows, hits and jit rows (``Tally.run_alpha``). Coverage: empirical
+SD rows, hits and jit rows (``Tally.run_alpha``), and SSD's first proposal at run 0 by the
+bonus rank before it, and the fast speculator's (``Tally.run_alpha_rank``). Coverage: empirical
 tables c_j(F), F = 1..depth, from the bonus ranks of draft-proposed rows (hit and jit), one per
 position after a rejection and one for the bonus after full acceptance, plus the power law
 1 - c_j(F) = beta_j F^-r (one r shared by the rejection positions; its own beta and r for the
@@ -215,6 +216,8 @@ def fit_point(
         coverage_fast=fit_fast_coverage(tally, depth, min_samples),
         seq_spread_fast=fit_seq_spread(fast, tally.per_seq_fast) if fast else (),
         **{f"run_alpha_{kind}": table for kind, table in tally.run_tables().items()},
+        run_alpha_rank=tally.run_alpha_rank("draft") or (),
+        alpha_fast_rank=tally.run_alpha_rank("fast") or (),
     )
     if cov is None:
         return PointFit(point, None, None, (), 0)

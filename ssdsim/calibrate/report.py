@@ -55,6 +55,12 @@ def format_report(cal: Calibration) -> str:
             lines.append(
                 f"  acceptance by run length: after a rejection {starts}; runs 1.. {_rates(rest)}"
             )
+        for name, table in (("draft", p.run_alpha_rank), ("fast", p.alpha_fast_rank)):
+            if table:
+                lines.append(
+                    f"  SSD {name} rows' first proposal by the bonus rank before (1, 2-3, 4-7, ..): "
+                    f"{_rates(table)}"
+                )
         for kind, spread in (("draft", p.seq_spread), ("fast", p.seq_spread_fast)):
             if spread:
                 unused = (

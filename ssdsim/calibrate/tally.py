@@ -14,6 +14,10 @@ target had accepted before a proposal (``ssdsim.chance``), for SD rows (``sd``),
 rows, counted only where the run is known: after a rejection (run 0) or after a fully accepted
 step whose bonus rank was recorded (rank 1: the run goes on through the bonus; else it ends).
 Steps after an SD full acceptance (no rank), a fast row or the prefill are not counted.
+SSD rows are also counted by the rank of the bonus before them, where the row before was a
+hit, jit or fast row whose bonus rank was recorded and that did not carry a run on: the first
+proposal of hit and jit rows (``Tally.run_alpha_rank("draft")``) and of the fast speculator's
+rows (``"fast"``; its missing proposals count as rejected).
 
 Groups: one per (temperature, rescale); SD and AR traces count at rescale 1 (Saguaro's rescale
 acts only on SSD's sampling). Pure Python and numpy; never torch or the executor.
@@ -27,11 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ssdsim._schema import SchemaError
+from ssdsim.chance import rank_bucket
 from ssdsim.trace import SeqOutcome, Trace
 
 KINDS = ("hit", "jit", "fast")
 RUN_KINDS = ("sd", "hit", "jit")
 RUN_MAX = 32  # run lengths from here on are counted together
+RANK_GROUPS = ("draft", "fast")
+RANK_BUCKETS = 6  # bonus ranks 1, 2-3, 4-7, 8-15, 16-31, and 32 on (or beyond the recorded depth)
 
 
 @dataclass
@@ -57,6 +64,14 @@ class Tally:
     )
     run_passed: dict[str, list[int]] = field(
         default_factory=lambda: {k: [0] * RUN_MAX for k in RUN_KINDS}
+    )
+    # SSD's first proposals by the bucket of the bonus rank before them (``rank_bucket``), of
+    # draft rows (hit, jit) and fast rows
+    rank_reached: dict[str, list[int]] = field(
+        default_factory=lambda: {g: [0] * RANK_BUCKETS for g in RANK_GROUPS}
+    )
+    rank_passed: dict[str, list[int]] = field(
+        default_factory=lambda: {g: [0] * RANK_BUCKETS for g in RANK_GROUPS}
     )
 
     def add(
@@ -91,6 +106,32 @@ class Tally:
             at = min(run + i, RUN_MAX - 1)
             reached[at] += 1
             passed[at] += int(accepted_len > i)
+
+    def add_rank(self, group: str, rank: int, accepted_len: int) -> None:
+        """Count one first proposal of a ``group`` row (``draft`` or ``fast``) after a bonus of
+        ``rank`` (0: beyond the recorded depth)."""
+        at = rank_bucket(rank, RANK_BUCKETS)
+        self.rank_reached[group][at] += 1
+        self.rank_passed[group][at] += int(accepted_len > 0)
+
+    def run_alpha_rank(self, group: str, min_reached: int = 100) -> tuple[float, ...] | None:
+        """Acceptance of an SSD row's first proposal (``draft`` or ``fast`` rows) by the bucket
+        of the rank before it (``rank_bucket``), pooled from the first bucket reached fewer than
+        ``min_reached`` times on (the last entry stands for every deeper rank); None when no
+        bucket has that many.
+
+        Buckets, not ranks: at T = 0 the same prompts give the same tokens run after run, so a
+        single rank gathers a few positions' worth of counts (loop 7's validation traces at T = 0:
+        every draft row after a rank-5 bonus accepted, 5% after rank 7), while the buckets fall
+        steadily (0.85, 0.74, 0.56, 0.38)."""
+        reached, passed = self.rank_reached[group], self.rank_passed[group]
+        first = next((i for i, r in enumerate(reached) if r >= min_reached), None)
+        if first is None:
+            return None
+        # buckets before the first well-counted one borrow its rate (a sparse tree's misses
+        # after rank 1 are rare where the tree has a branch there)
+        rates = _rates(reached[first:], passed[first:], min_reached) or ()
+        return (rates[0],) * first + tuple(rates)
 
     def alpha(self, kind: str, min_reached: int = 20) -> tuple[float, ...] | None:
         """Conditional acceptance per position; the positions from the first one reached fewer
@@ -215,6 +256,7 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
         tally.ranks_recorded |= ranked
         k = int(trace.header.policy.get("k", 0))
         runs: dict[int, int | None] = {}
+        ranks: dict[int, int | None] = {}  # the bonus rank that ended the run (SSD draft rows)
         for step in trace.steps:
             for o in step.seqs:
                 kind = kind_of(mode, o)
@@ -223,7 +265,14 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
                 run = runs.get(o.seq)
                 if kind in ("hit", "jit") and run is not None:
                     tally.add_run("sd" if mode == "sd" else kind, run, o.accepted_len, o.proposed)
+                rank = ranks.get(o.seq)
+                if rank is not None and kind in KINDS:
+                    tally.add_rank("fast" if kind == "fast" else "draft", rank, o.accepted_len)
                 runs[o.seq] = next_run(run, o, kind, ranked)
+                ends_run = kind == "fast" or (kind in ("hit", "jit") and runs[o.seq] == 0)
+                ranks[o.seq] = (
+                    (o.bonus_rank or 0) if mode == "ssd" and ranked and ends_run else None
+                )
     return dict(groups)
 
 

@@ -20,7 +20,10 @@ acceptance depends on how many draft tokens in a row the target accepted before 
 slot carries its run from step to step (a rejection ends it; a fully accepted step's bonus of
 rank 1, v < c_bonus(1), carries it on; a fast speculator's row ends it) and the step's A is
 drawn from the CDF of its starting run. Steps are then walked one by one (``_run_chunk``) with
-the same uniforms.
+the same uniforms. With ``Plan.run_rank`` (``fast_rank``) an SSD draft row that starts a run
+(a fast fallback's row) takes its first proposal's rate from the rank bucket of the bonus
+before it, read off the step before's v against its coverage (v < c_A(1): rank 1;
+c_A(1) <= v < c_A(3): ranks 2-3; and so on).
 
 Doorbell (``Profile.doorbell``): the tree that serves step t's hits reached ``depth[t-1]``
 tokens (``ssdsim.sim.costs``), so a hit row proposes that many: A = min(A, depth), and when
@@ -113,29 +116,47 @@ def _chunk(
 
 @dataclass
 class _Slot:
-    """One slot's state between chunks (run model): hit state and run length."""
+    """One slot's state between chunks (run model): hit state, run length and 1 + the bucket
+    of the bonus rank that ended the run (0: unknown, e.g. after a fast row or the prefill)."""
 
     hit: bool = False
     run: int = 0
+    rank: int = 0
 
 
 def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int) -> int:
     """One step of one slot under the run model: its A, with ``slot`` moved to the next step.
 
-    rows: the after-hit CDFs by run, the jit-miss CDFs by run (None: fast misses), and this
-    sequence's CDF of a fast speculator's row."""
-    first, miss, miss_pos = rows
+    rows: the after-hit CDFs by run, the jit-miss CDFs by run (None: fast misses), this
+    sequence's CDF of a fast speculator's row, the CDFs by the rank bucket before of draft and
+    fast rows (None: by kind) and the bucket edges' coverage after a hit and on a missed row
+    (``Plan.run_rank``, ``fast_rank``, ``rank_bounds``, ``rank_bounds_miss``)."""
+    first, miss, miss_pos, by_rank, fast_rank, bounds, bounds_miss = rows
     ssd = plan.mode == "ssd"
+    k = plan.policy.k
+    bucket = slot.rank - 1  # -1: unknown
     if not ssd or slot.hit:
-        a = min(bisect_right(first[min(slot.run, len(first) - 1)], u), cap)
-        full, draft_row = a >= cap, True
+        if by_rank is not None and slot.run == 0 and bucket >= 0:
+            row = by_rank[min(bucket, len(by_rank) - 1)]
+        else:
+            row = first[min(slot.run, len(first) - 1)]
+        a = min(bisect_right(row, u), cap)
+        full, draft_row, edges = a >= cap, True, bounds
         thr = (plan.thr_hit_cut[a] if full else plan.thr_hit[a]) if ssd else 0.0
     else:
-        row = miss[min(slot.run, len(miss) - 1)] if miss is not None else miss_pos
+        if miss is None:
+            known = fast_rank is not None and bucket >= 0
+            row = fast_rank[min(bucket, len(fast_rank) - 1)] if known else miss_pos
+        elif by_rank is not None and slot.run == 0 and bucket >= 0:
+            row = by_rank[min(bucket, len(by_rank) - 1)]
+        else:
+            row = miss[min(slot.run, len(miss) - 1)]
         a = bisect_right(row, u)
-        full, draft_row = a >= plan.policy.k, miss is not None
+        full, draft_row, edges = a >= k, miss is not None, bounds_miss
         thr = plan.thr_miss[a]
     slot.run = slot.run + a + 1 if draft_row and full and v < plan.bonus_run else 0
+    if edges is not None:
+        slot.rank = bisect_right(edges[k if full else a], v) + 1 if slot.run == 0 else 0
     slot.hit = ssd and v < thr
     return a
 
@@ -151,8 +172,12 @@ def _run_chunk(
     first = plan.run_hit.tolist()
     miss = plan.run_miss.tolist() if plan.run_miss is not None else None
     pos = plan.cdfs(seq_ids)[1]
+    tables = (plan.run_rank, plan.fast_rank, plan.rank_bounds, plan.rank_bounds_miss)
+    by_rank, fast_rank, bounds, bounds_miss = (
+        t.tolist() if t is not None else None for t in tables
+    )
     for s in range(n):
-        rows = (first, miss, pos[s].tolist())
+        rows = (first, miss, pos[s].tolist(), by_rank, fast_rank, bounds, bounds_miss)
         us, vs, slot = u[:, s].tolist(), v[:, s].tolist(), slots[s]
         for t in range(steps):
             hit[t, s] = slot.hit

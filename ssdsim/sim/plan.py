@@ -19,6 +19,7 @@ from ssdsim.chance import (
     chance_at,
     coverage_for,
     hit_thresholds,
+    rank_bucket_edges,
     run_accept_cdfs,
     spread_alpha,
 )
@@ -52,6 +53,15 @@ class Plan:
         The same for every sequence (see ``_run_cdfs``).
     bonus_run: c_bonus(1), the chance that a fully accepted step's bonus is the draft's top
         choice, which carries the run on (run model only).
+    run_rank: (R, k+1) P(A <= j) of an SSD draft row (hit or jit) starting a run after a bonus
+        in rank bucket b = 0..R-1 (``ChanceAt.run_alpha_rank``: the first proposal's rate, then
+        the run table's; deeper buckets use the last), or None (the kinds' run-0 rows serve
+        every rank).
+    fast_rank: the same for a fast fallback's row (``ChanceAt.alpha_fast_rank``, then
+        ``alpha_fast``), or None (``cdf_miss`` per sequence).
+    rank_bounds/rank_bounds_miss: (k+1, E) c_j at the buckets' last ranks (1, 3, 7, ..) after
+        a hit / on a missed row, row j < k after j accepted proposals, row k the bonus after
+        all were: the rank-stream uniform v falls in bucket #{edges : v >= c_j(edge)}.
     """
 
     profile: Profile
@@ -73,6 +83,10 @@ class Plan:
     run_hit: np.ndarray | None = None
     run_miss: np.ndarray | None = None
     bonus_run: float = 0.0
+    run_rank: np.ndarray | None = None
+    fast_rank: np.ndarray | None = None
+    rank_bounds: np.ndarray | None = None
+    rank_bounds_miss: np.ndarray | None = None
 
     def cdfs(self, seq_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(slots, k+1) P(A <= j) after a hit and on a missed row, per sequence of a batch."""
@@ -181,6 +195,33 @@ def _run_cdfs(
     return run_accept_cdfs(first, k), (run_accept_cdfs(miss, k) if miss else None)
 
 
+def _rank_tables(at: ChanceAt, policy: Policy, miss_kind: str) -> dict[str, np.ndarray | None]:
+    """``Plan``'s run_rank, fast_rank and rank bounds (None where the chance has no table)."""
+    draft, fast, shared = at.run_alpha_rank, at.alpha_fast_rank, at.run_alpha_for("hit")
+    out: dict[str, np.ndarray | None] = dict.fromkeys(
+        ("run_rank", "fast_rank", "rank_bounds", "rank_bounds_miss")
+    )
+    if policy.mode != "ssd" or not shared or not (draft or fast):
+        return out
+    k = policy.k
+    if draft:
+        rest = [shared[min(i, len(shared) - 1)] for i in range(1, k)]
+        out["run_rank"] = np.stack([accept_cdf([r, *rest], k) for r in draft])
+    if fast and miss_kind == "fast":
+        tail = at.alpha_fast[1:] or at.alpha_fast
+        rest = [tail[min(i, len(tail) - 1)] for i in range(k - 1)]
+        out["fast_rank"] = np.stack([accept_cdf([r, *rest], k) for r in fast])
+    edges = rank_bucket_edges(max(len(draft), len(fast)))
+
+    def bounds(kind: str) -> np.ndarray:
+        rows = [np.atleast_1d(coverage_for(at, kind, j, k, edges)) for j in range(k + 1)]
+        return np.stack(rows).reshape(k + 1, len(edges))
+
+    out["rank_bounds"] = bounds("hit")
+    out["rank_bounds_miss"] = bounds(miss_kind)
+    return out
+
+
 def make_plan(
     profile: Profile, policy: Policy, workload: Workload, seed: int | None = None
 ) -> Plan:
@@ -207,6 +248,7 @@ def make_plan(
     rs = _spreads(at, policy, miss_kind, len(outputs), seed)
     spread = _spread_cdfs(at, policy, miss_kind, rs)
     runs = _run_cdfs(at, policy, miss_kind)
+    ranked = _rank_tables(at, policy, miss_kind) if runs[0] is not None else {}
     return Plan(
         profile=profile,
         policy=policy,
@@ -226,6 +268,7 @@ def make_plan(
         run_hit=runs[0],
         run_miss=runs[1],
         bonus_run=float(coverage_for(at, "hit", k, k, 1)) if runs[0] is not None else 0.0,
+        **ranked,
         thr_hit_cut=np.array(
             [float(coverage_for(at, "hit", k, k, f)) for f in policy.fan_out] if ssd else []
         ),
