@@ -18,6 +18,10 @@ executor). Vocabulary:
   (it was rejected); for j = k nothing is excluded. Power law 1 - c(F) = beta F^-r, or measured
   tables c(1..L) that take precedence inside their range. c_j(0) = 0.
 - rank: the bonus token's 1-based rank among those candidates; P(rank <= F) = c_j(F).
+- rank buckets (``rank_bucket``: 1, 2-3, 4-7, ...): an SSD row's first proposal may depend on
+  the bucket of the bonus rank before it (``run_alpha_rank`` for the draft's rows at run 0,
+  ``alpha_fast_rank`` for the fast speculator's), since a deep rank marks text the draft
+  did not expect.
 
 On a row whose proposals came from the fast speculator, the rejected token was not the draft's
 choice, so the draft's top candidate may well be the bonus: there the rank is 1 with probability
