@@ -256,7 +256,7 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
         tally.ranks_recorded |= ranked
         k = int(trace.header.policy.get("k", 0))
         runs: dict[int, int | None] = {}
-        ranks: dict[int, int | None] = {}  # the bonus rank that ended the run (SSD draft rows)
+        ranks: dict[int, int | None] = {}  # the bonus rank before the next row (SSD)
         for step in trace.steps:
             for o in step.seqs:
                 kind = kind_of(mode, o)

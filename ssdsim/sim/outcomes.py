@@ -135,22 +135,23 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
     ssd = plan.mode == "ssd"
     k = plan.policy.k
     bucket = slot.rank - 1  # -1: unknown
-    if not ssd or slot.hit:
+
+    def draft_row(by_run: list) -> list:  # a draft row's CDF: by the rank before at run 0
         if by_rank is not None and slot.run == 0 and bucket >= 0:
-            row = by_rank[min(bucket, len(by_rank) - 1)]
-        else:
-            row = first[min(slot.run, len(first) - 1)]
-        a = min(bisect_right(row, u), cap)
+            return by_rank[min(bucket, len(by_rank) - 1)]
+        return by_run[min(slot.run, len(by_run) - 1)]
+
+    if not ssd or slot.hit:
+        a = min(bisect_right(draft_row(first), u), cap)
         full, draft_row, edges = a >= cap, True, bounds
         thr = (plan.thr_hit_cut[a] if full else plan.thr_hit[a]) if ssd else 0.0
     else:
-        if miss is None:
-            known = fast_rank is not None and bucket >= 0
-            row = fast_rank[min(bucket, len(fast_rank) - 1)] if known else miss_pos
-        elif by_rank is not None and slot.run == 0 and bucket >= 0:
-            row = by_rank[min(bucket, len(by_rank) - 1)]
+        if miss is not None:
+            row = draft_row(miss)
+        elif fast_rank is not None and bucket >= 0:
+            row = fast_rank[min(bucket, len(fast_rank) - 1)]
         else:
-            row = miss[min(slot.run, len(miss) - 1)]
+            row = miss_pos
         a = bisect_right(row, u)
         full, draft_row, edges = a >= k, miss is not None, bounds_miss
         thr = plan.thr_miss[a]
