@@ -4,17 +4,17 @@
 (temperature, then Saguaro's rescale C of its top-n probabilities); the engines call it both to
 sample the draft's tokens and to build the q that verification sees, so the two are the same
 tensor by construction. Temperature 0 rows are one-hot at the argmax (rescale leaves them
-unchanged). Sampling uses the exponential race argmax(w / E), E ~ Exp(1), which draws index i
-with probability w_i / sum(w) for any non-negative weights w (no normalisation needed), from a
-``torch.Generator``. Imports torch only.
+unchanged). Sampling inverts the cumulative weights at one uniform u per row: index i is the
+first whose running sum (float64) exceeds u * sum(w), drawn with probability w_i / sum(w) for
+any non-negative weights w (no normalisation needed; a zero weight is never drawn), from a
+``torch.Generator``. One random number per row, not one per vocabulary entry: on a CPU,
+Exp(1) noise for an exponential race costs ~19 ns per entry (78 us a row at V=4096), the
+inverse ~2 us. Imports torch only.
 """
 
 from __future__ import annotations
 
 import torch
-
-# Exponential noise is clamped away from 0 so that w / E is never 0 / 0.
-_TINY = 1e-30
 
 
 def _temperature_column(temperature: torch.Tensor, ndim: int) -> torch.Tensor:
@@ -75,21 +75,27 @@ def draft_distribution(
     return rescale_probs(probs_from_logits(logits, temperature), rescale, top_n)
 
 
-def exponential_noise(
+def row_uniforms(
     shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str = "cpu"
 ) -> torch.Tensor:
-    """Exp(1) noise for the exponential race, clamped away from 0."""
-    noise = torch.empty(shape, device=device, dtype=torch.float32).exponential_(generator=generator)
-    return noise.clamp_(min=_TINY)
+    """Uniforms in [0, 1) (float64), one per row to be sampled."""
+    return torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
 
 
-def sample_with_noise(weights: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """Index i with probability weights_i / sum(weights) per row, given Exp(1) noise of the same shape."""
-    return (weights / noise).argmax(dim=-1)
+def sample_with_uniform(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Index i with probability weights_i / sum(weights) per row [..., V], given u [...] in [0, 1).
+
+    The first i whose cumulative weight exceeds u * total: a zero weight never exceeds its
+    predecessor's sum, so it is never drawn; rows need some positive weight.
+    """
+    cum = weights.double().cumsum(dim=-1)
+    x = u.to(cum.device, torch.float64)[..., None] * cum[..., -1:]
+    idx = torch.searchsorted(cum, x, right=True)[..., 0]
+    return idx.clamp_(max=weights.shape[-1] - 1)
 
 
 def sample(weights: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw one index per row of non-negative weights [..., V] (need not be normalised)."""
-    return sample_with_noise(
-        weights, exponential_noise(tuple(weights.shape), generator, weights.device)
+    return sample_with_uniform(
+        weights, row_uniforms(tuple(weights.shape[:-1]), generator, weights.device)
     )

@@ -12,9 +12,9 @@ the first rejection, position a, draw the bonus token from norm(max(0, p_a - q_a
 is all zero); if every proposal of the row is accepted, draw it from p_a. With p one-hot (T = 0)
 this is greedy verification: accept while x equals the target's argmax, bonus = argmax.
 
-``verify`` draws the random numbers from a ``torch.Generator`` and calls ``verify_with_noise``;
+``verify`` draws the random numbers from a ``torch.Generator`` and calls ``verify_with_uniforms``;
 ``verify_reference`` is the same rule written as a per-row loop (parity tests feed both the same
-uniforms and noise). ``verify_greedy`` is the fast path when every row is greedy (no q needed).
+acceptance uniforms and bonus uniforms). ``verify_greedy`` is the fast path when every row is greedy (no q needed).
 Imports torch and kernels.sampling only.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from kernels.sampling import exponential_noise, probs_from_logits, sample_with_noise
+from kernels.sampling import probs_from_logits, row_uniforms, sample_with_uniform
 
 
 def _accepted_len(accept: torch.Tensor, num_proposals: torch.Tensor | None) -> torch.Tensor:
@@ -45,15 +45,16 @@ def verify_greedy(
     return accepted_len, best.gather(1, accepted_len[:, None])[:, 0]
 
 
-def verify_with_noise(
+def verify_with_uniforms(
     proposals: torch.Tensor,
     p: torch.Tensor,
     q: torch.Tensor,
     uniforms: torch.Tensor,
-    noise: torch.Tensor,
+    bonus_u: torch.Tensor,
     num_proposals: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The rule on target probabilities p [B, k+1, V] and q [B, k, V], given u [B, k] and Exp(1) noise [B, V]."""
+    """The rule on target probabilities p [B, k+1, V] and q [B, k, V], given acceptance uniforms
+    u [B, k] and the bonus draw's uniforms bonus_u [B] (``kernels.sampling.sample_with_uniform``)."""
     b, k = proposals.shape
     idx = proposals[..., None]
     p_x = p[:, :k].gather(-1, idx)[..., 0]
@@ -67,7 +68,7 @@ def verify_with_noise(
     rejected = (accepted_len < n)[:, None]
     residual = torch.where(rejected, (p_a - q_a).clamp_(min=0.0), p_a)
     residual = torch.where(residual.sum(dim=-1, keepdim=True) > 0, residual, p_a)
-    return accepted_len, sample_with_noise(residual, noise)
+    return accepted_len, sample_with_uniform(residual, bonus_u)
 
 
 def verify(
@@ -91,8 +92,8 @@ def verify(
     b, k = proposals.shape
     p = probs_from_logits(target_logits, temperature)
     uniforms = torch.rand((b, k), generator=generator, device=p.device)
-    noise = exponential_noise((b, p.shape[-1]), generator, p.device)
-    return verify_with_noise(proposals, p, q, uniforms, noise, num_proposals)
+    bonus_u = row_uniforms((b,), generator, p.device)
+    return verify_with_uniforms(proposals, p, q, uniforms, bonus_u, num_proposals)
 
 
 def verify_reference(
@@ -100,10 +101,11 @@ def verify_reference(
     p: torch.Tensor,
     q: torch.Tensor,
     uniforms: torch.Tensor,
-    noise: torch.Tensor,
+    bonus_u: torch.Tensor,
     num_proposals: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row loop of the same rule (the parity oracle for ``verify_with_noise``)."""
+    """Per-row loop of the same rule (the parity oracle for ``verify_with_uniforms``); the bonus
+    walks the row's running sum in Python floats."""
     b, k = proposals.shape
     accepted = torch.zeros(b, dtype=torch.long)
     bonus = torch.zeros(b, dtype=torch.long)
@@ -123,5 +125,13 @@ def verify_reference(
             if float(residual.sum()) > 0:
                 dist = residual
         accepted[r] = a
-        bonus[r] = int(torch.argmax(dist / noise[r]))
+        weights = dist.double().tolist()
+        target, run = float(bonus_u[r]) * sum(weights), 0.0
+        pick = len(weights) - 1
+        for i, w in enumerate(weights):
+            run += w
+            if run > target:
+                pick = i
+                break
+        bonus[r] = pick
     return accepted, bonus

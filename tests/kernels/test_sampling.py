@@ -1,11 +1,17 @@
-"""Sampling helpers: per-row temperatures, Saguaro's rescale, and the exponential race."""
+"""Sampling helpers: per-row temperatures, Saguaro's rescale, and inverse-CDF draws."""
 
 from __future__ import annotations
 
 import torch
 from scipy.stats import chisquare
 
-from kernels.sampling import draft_distribution, probs_from_logits, rescale_probs, sample
+from kernels.sampling import (
+    draft_distribution,
+    probs_from_logits,
+    rescale_probs,
+    sample,
+    sample_with_uniform,
+)
 
 
 def test_per_row_temperature():
@@ -39,3 +45,12 @@ def test_sample_follows_weights():
     w = weights[1:].double()
     expected = w / w.sum() * counts.sum()
     assert chisquare(counts[1:].numpy(), expected.numpy()).pvalue > 1e-3
+
+
+def test_inverse_cdf_edges_never_draw_a_zero_weight():
+    weights = torch.tensor([[0.0, 0.0, 3.0, 0.0, 1.0, 0.0]]).expand(4, 6)
+    u = torch.tensor([0.0, 0.7499999, 0.75, 1.0 - 2.0**-53], dtype=torch.float64)
+    assert sample_with_uniform(weights, u).tolist() == [2, 2, 4, 4]
+    # leading dims are kept: [2, 3, V] weights with [2, 3] uniforms give [2, 3] indices
+    w3 = torch.rand(2, 3, 7)
+    assert sample_with_uniform(w3, torch.rand(2, 3, dtype=torch.float64)).shape == (2, 3)

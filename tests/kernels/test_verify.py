@@ -13,7 +13,7 @@ import torch
 from scipy.stats import chisquare
 
 from kernels.sampling import draft_distribution, probs_from_logits, sample
-from kernels.verify import verify, verify_greedy, verify_reference, verify_with_noise
+from kernels.verify import verify, verify_greedy, verify_reference, verify_with_uniforms
 
 V = 8
 N_ROWS = 100_000
@@ -25,9 +25,9 @@ def _random_case(b, k, v, seed, num_proposals=False):
     q = torch.softmax(torch.randn((b, k, v), generator=g) * 2, dim=-1)
     proposals = sample(q, g)
     uniforms = torch.rand((b, k), generator=g)
-    noise = torch.empty((b, v)).exponential_(generator=g)
+    bonus_u = torch.rand((b,), generator=g, dtype=torch.float64)
     n = torch.randint(0, k + 1, (b,), generator=g) if num_proposals else None
-    return proposals, p, q, uniforms, noise, n
+    return proposals, p, q, uniforms, bonus_u, n
 
 
 @pytest.mark.parametrize(
@@ -35,9 +35,9 @@ def _random_case(b, k, v, seed, num_proposals=False):
     [(1, 1, 5, False), (7, 3, 11, False), (16, 5, 32, True), (9, 8, 4, True)],
 )
 def test_verify_matches_reference(b, k, v, with_n):
-    proposals, p, q, u, noise, n = _random_case(b, k, v, seed=b * 100 + k, num_proposals=with_n)
-    got = verify_with_noise(proposals, p, q, u, noise, n)
-    want = verify_reference(proposals, p, q, u, noise, n)
+    proposals, p, q, u, bonus_u, n = _random_case(b, k, v, seed=b * 100 + k, num_proposals=with_n)
+    got = verify_with_uniforms(proposals, p, q, u, bonus_u, n)
+    want = verify_reference(proposals, p, q, u, bonus_u, n)
     assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
 
 
@@ -131,7 +131,7 @@ def test_broken_verifiers_are_caught(case, verifier):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_verify_on_cuda_matches_reference():
-    proposals, p, q, u, noise, n = _random_case(32, 6, 1000, seed=9, num_proposals=True)
-    got = verify_with_noise(*(t.cuda() for t in (proposals, p, q, u, noise, n)))
-    want = verify_reference(proposals, p, q, u, noise, n)
+    proposals, p, q, u, bonus_u, n = _random_case(32, 6, 1000, seed=9, num_proposals=True)
+    got = verify_with_uniforms(*(t.cuda() for t in (proposals, p, q, u, bonus_u, n)))
+    want = verify_reference(proposals, p, q, u, bonus_u, n)
     assert torch.equal(got[0].cpu(), want[0]) and torch.equal(got[1].cpu(), want[1])
