@@ -132,8 +132,8 @@ def plot_paired_speedups(
     for name, r in rows.items():
         kind = "SD" if " sd " in f" {name} " else "AR" if name.endswith("ar") else "SSD"
         color = {"SD": "C2", "AR": "k", "SSD": "C3"}[kind]
-        if name in ("chosen", "paper_default"):
-            color = "C0" if name == "chosen" else "C1"
+        special = {"chosen": "C0", "optimizer_top": "C4", "paper_default": "C1"}
+        color = special.get(name, color)
         err = [[r["measured"] - r["measured_min"]], [r["measured_max"] - r["measured"]]]
         ax.errorbar(
             r["measured"], r["predicted"], xerr=err, fmt="o", color=color, mfc="none", ms=5, lw=0.8
@@ -141,9 +141,12 @@ def plot_paired_speedups(
     for label, c in (
         ("SD", "C2"),
         ("SSD", "C3"),
-        ("optimizer's pick", "C0"),
+        ("loop's choice", "C0"),
+        ("optimizer's top pick", "C4"),
         ("paper default", "C1"),
     ):
+        if label == "optimizer's top pick" and "optimizer_top" not in rows:
+            continue
         ax.plot([], [], "o", color=c, mfc="none", label=label)
     allv = [
         v for r in rows.values() for v in (r["measured_min"], r["measured_max"], r["predicted"])
