@@ -152,6 +152,23 @@ def _stats(values: list[float]) -> tuple[float | None, float | None]:
     return (statistics.median(values), max(values)) if values else (None, None)
 
 
+def group_bias(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Median signed throughput error per group of points (mode, B, T), e.g. ``"sd B=1 T=0"``:
+    where the model leans one way, which a median of absolute errors hides."""
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r.get("error") is None or None in (
+            r.get(n) for n in ("mode", "batch_size", "temperature")
+        ):
+            continue
+        key = (r["mode"], r.get("batch_size"), r.get("temperature"))
+        groups.setdefault(key, []).append(r["error"])
+    return {
+        f"{m} B={b} T={t:g}": statistics.median(v)
+        for (m, b, t), v in sorted(groups.items(), key=lambda kv: str(kv[0]))
+    }
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Median and max absolute errors (throughput and speedup: relative; hit rate: absolute)."""
     add_speedup_errors(rows)
@@ -189,6 +206,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "repeat_median_abs_error": _stats(per_pass["other_passes"])[0],
         "target_speed_median": statistics.median(speeds) if speeds else None,
         "target_speed_range": [min(speeds), max(speeds)] if speeds else None,
+        "group_bias": group_bias(rows),
     }
 
 
@@ -240,6 +258,11 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     if s["hit_rate_median_abs_error"] is not None:
         lines.append(
             f"hit rate: median |error| {s['hit_rate_median_abs_error']:.3f}, max {s['hit_rate_max_abs_error']:.3f} (absolute)"
+        )
+    if s.get("group_bias"):
+        lines.append(
+            "signed error by group (median; + predicted too fast): "
+            + ", ".join(f"{g} {e:+.1%}" for g, e in s["group_bias"].items())
         )
     lines.append(
         "(tokens/s per sequence, measured: median over repeats; other: cores used by other processes during the run)"

@@ -169,3 +169,29 @@ def test_rows_report_the_spread_of_their_passes(monkeypatch):
     assert s["pass_median_abs_error"] == pytest.approx(120 / 105 - 1)  # of 5 passes
     assert s["repeat_median_abs_error"] == pytest.approx(105 / 95 - 1)
     assert "other passes: 10.5%" in format_table([inside, outside, single], s)
+
+
+def test_group_bias_keeps_the_sign_that_absolute_errors_hide():
+    """Two groups with the same |error| but opposite leanings: the summary tells them apart."""
+
+    def row(mode, b, t, e):
+        return {
+            "error": e,
+            "hit_rate_error": None,
+            "label": f"{mode} B={b} T={t}",
+            "mode": mode,
+            "batch_size": b,
+            "temperature": t,
+            "measured": {"tokens_per_s": 100.0, "hit_rate": None},
+            "predicted": {"tokens_per_s": 100.0 * (1 + e), "hit_rate": None},
+        }
+
+    rows = [row("sd", 1, 0.0, e) for e in (-0.10, -0.12, -0.08)]
+    rows += [row("ssd", 1, 1.0, e) for e in (0.10, 0.12, 0.08)]
+    s = summarize(rows)
+    assert s["median_abs_error"] == pytest.approx(0.10)
+    assert s["group_bias"] == {
+        "sd B=1 T=0": pytest.approx(-0.10),
+        "ssd B=1 T=1": pytest.approx(0.10),
+    }
+    assert "sd B=1 T=0 -10.0%, ssd B=1 T=1 +10.0%" in format_table(rows, s)
