@@ -12,9 +12,10 @@ the first rejection, position a, draw the bonus token from norm(max(0, p_a - q_a
 is all zero); if every proposal of the row is accepted, draw it from p_a. With p one-hot (T = 0)
 this is greedy verification: accept while x equals the target's argmax, bonus = argmax.
 
-``verify`` draws the random numbers from a ``torch.Generator`` and calls ``verify_with_uniforms``;
-``verify_reference`` is the same rule written as a per-row loop (parity tests feed both the same
-acceptance uniforms and bonus uniforms). ``verify_greedy`` is the fast path when every row is greedy (no q needed).
+``verify`` draws the random numbers from a ``torch.Generator`` and calls
+``verify_with_uniforms``; ``verify_reference`` is the same rule written as a per-row loop
+(parity tests feed both the same acceptance and bonus uniforms). ``verify_greedy`` is the fast
+path when every row is greedy (no q needed).
 Imports torch and kernels.sampling only.
 """
 

@@ -129,24 +129,19 @@ def plot_paired_speedups(
 ) -> Path:
     """Predicted against measured speedup over AR from a paired run (bars: the rounds' range)."""
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    special = {"chosen": "C0", "optimizer_top": "C4", "paper_default": "C1"}
     for name, r in rows.items():
         kind = "SD" if " sd " in f" {name} " else "AR" if name.endswith("ar") else "SSD"
         color = {"SD": "C2", "AR": "k", "SSD": "C3"}[kind]
-        special = {"chosen": "C0", "optimizer_top": "C4", "paper_default": "C1"}
         color = special.get(name, color)
         err = [[r["measured"] - r["measured_min"]], [r["measured_max"] - r["measured"]]]
         ax.errorbar(
             r["measured"], r["predicted"], xerr=err, fmt="o", color=color, mfc="none", ms=5, lw=0.8
         )
-    for label, c in (
-        ("SD", "C2"),
-        ("SSD", "C3"),
-        ("loop's choice", "C0"),
-        ("optimizer's top pick", "C4"),
-        ("paper default", "C1"),
-    ):
-        if label == "optimizer's top pick" and "optimizer_top" not in rows:
-            continue
+    legend = [("SD", "C2"), ("SSD", "C3"), ("loop's choice", "C0"), ("paper default", "C1")]
+    if "optimizer_top" in rows:
+        legend.insert(3, ("optimizer's top pick", "C4"))
+    for label, c in legend:
         ax.plot([], [], "o", color=c, mfc="none", label=label)
     allv = [
         v for r in rows.values() for v in (r["measured_min"], r["measured_max"], r["predicted"])

@@ -161,12 +161,9 @@ def group_bias(rows: list[dict[str, Any]]) -> dict[str, float]:
             r.get(n) for n in ("mode", "batch_size", "temperature")
         ):
             continue
-        key = (r["mode"], r.get("batch_size"), r.get("temperature"))
+        key = (r["mode"], int(r["batch_size"]), float(r["temperature"]))
         groups.setdefault(key, []).append(r["error"])
-    return {
-        f"{m} B={b} T={t:g}": statistics.median(v)
-        for (m, b, t), v in sorted(groups.items(), key=lambda kv: str(kv[0]))
-    }
+    return {f"{m} B={b} T={t:g}": statistics.median(v) for (m, b, t), v in sorted(groups.items())}
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
