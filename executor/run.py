@@ -37,6 +37,7 @@ from executor.engines.sd import SDEngine
 from executor.loader import ModelPair, load_tokenizer, resolve_pair
 from executor.model.config import parse_config
 from executor.model.decoder import Decoder
+from executor.probe import around, speed_probe
 from executor.prompts import load_prompt_ids
 from executor.ssd.devices import DevicePlan, plan_devices
 from executor.ssd.options import add_ssd_flags, check_policy_fits, policy_from_args
@@ -68,6 +69,7 @@ class RunSpec:
     threads: int
     devices: DevicePlan | None = None  # ssd: where the target and draft processes run
     draft_timeout_s: float = 10.0
+    speed_probe: bool = False  # time target forwards before and after decoding (executor.probe)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", type=Path, default=None, help="write the trace (JSON lines) here")
     p.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the text summary"
+    )
+    p.add_argument(
+        "--speed-probe",
+        action="store_true",
+        help="time 96 target forwards before and after decoding (the machine's speed; in the report and trace)",
     )
     add_ssd_flags(p)
     return p
@@ -186,6 +193,7 @@ def check_args(args: argparse.Namespace) -> RunSpec:
         args.threads,
         devices,
         args.draft_timeout,
+        args.speed_probe,
     )
 
 
@@ -206,19 +214,22 @@ def run(spec: RunSpec) -> RunResult:
             timeout_s=spec.draft_timeout_s,
             threads=spec.threads,
         ) as engine:
-            return _generate(engine, spec)
+            return _generate(engine, target, spec)
     target = Decoder.from_dir(spec.pair.target_dir, device=spec.device, dtype=spec.dtype)
     if spec.policy.mode == "sd":
         draft = Decoder.from_dir(spec.pair.draft_dir, device=spec.device, dtype=spec.dtype)
         engine = SDEngine(target, draft, spec.sampling, spec.policy.k)
     else:
         engine = AREngine(target, spec.sampling)
-    return _generate(engine, spec)
+    return _generate(engine, target, spec)
 
 
-def _generate(engine, spec: RunSpec) -> RunResult:
+def _generate(engine, target: Decoder, spec: RunSpec) -> RunResult:
+    """Decode; with ``spec.speed_probe`` time the target just before and just after (SSD: its
+    draft worker started and idle), so that every mode is probed alike."""
     w = spec.workload
-    return generate(
+    before = speed_probe(target) if spec.speed_probe else None
+    result = generate(
         engine,
         spec.prompt_ids,
         batch_size=w.batch_size,
@@ -226,6 +237,9 @@ def _generate(engine, spec: RunSpec) -> RunResult:
         sampling=spec.sampling,
         ignore_eos=w.ignore_eos,
     )
+    if before is not None:
+        result.machine["speed_probe"] = around(before, speed_probe(target))
+    return result
 
 
 def write_trace(path: Path, spec: RunSpec, result: RunResult) -> None:
@@ -245,6 +259,7 @@ def write_trace(path: Path, spec: RunSpec, result: RunResult) -> None:
             **(spec.devices.describe() if spec.devices is not None else {}),
             "threads": spec.threads,
             "cpu": platform.processor() or platform.machine(),
+            **result.machine,
         },
         versions={"torch": torch.__version__, "python": platform.python_version()},
         seed=spec.sampling.seed,
@@ -274,6 +289,7 @@ def report(spec: RunSpec, result: RunResult) -> dict[str, Any]:
         "prefill_s": result.prefill_s,
         "steps": s.steps if s else 0,
         "generated_tokens": sum(map(len, result.outputs)),
+        **result.machine,
         "outputs": result.outputs,
         **(_ssd_report(s) if spec.policy.mode == "ssd" else {}),
     }

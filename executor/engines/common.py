@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -210,6 +210,7 @@ class RunResult:
     steps: list[StepRecord]
     summary: RunSummary | None
     prefill_s: float
+    machine: dict[str, Any] = field(default_factory=dict)  # e.g. executor.run's speed probe
 
 
 def _new_batch(engine: Engine, prompts: list[list[int]], first_seq: int, shared: dict) -> Batch:

@@ -11,8 +11,9 @@ profile. Never imports torch or the executor.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -70,6 +71,16 @@ def _chance(fits: list[PointFit], base: Chance) -> Chance:
     )
 
 
+def speed_reference(traces: Iterable[Trace]) -> float | None:
+    """The median of the traces' speed probes (``executor.run --speed-probe``: seconds per target
+    forward around the run), the machine's speed the profile's latency was fitted at; None when
+    any trace has no probe (a mix would say nothing about the rest)."""
+    probes = [t.header.devices.get("speed_probe") for t in traces]
+    if not probes or any(not isinstance(p, dict) for p in probes):
+        return None
+    return statistics.median(float(p["target_forward_s"]) for p in probes)
+
+
 def _provenance(
     traces: dict[str, Trace], latency: LatencyMeasurements | None, settings: dict[str, Any]
 ) -> dict[str, Any]:
@@ -95,6 +106,7 @@ def _provenance(
             for p, t in traces.items()
         ],
         "latency": dict(latency.provenance) if latency else None,
+        "speed_probe_s": speed_reference(traces.values()),
         "settings": settings,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -16,6 +16,14 @@ them: the second is how well the machine repeats itself, a floor for any predict
 ``target_speed`` (AR and SD points) says how fast the machine ran during a point's runs: the
 target's measured verification time over the profile's (1: as in the calibration runs; 1.15:
 15% slower), so that an error common to every point reads as the machine's, not the model's.
+
+``speed`` is the same question asked before the fact, for every mode: a pass's speed probe
+(``executor.run --speed-probe``, target forwards just before and after decoding) over the
+calibration runs' (``provenance.speed_probe_s`` of the profile). ``adjusted_error`` compares the
+prediction with each pass's tokens/s times its ``speed`` (the pass as it would have run at the
+calibration's speed); the summary's ``adjusted_*`` keys pool those. Both are reported: the
+plain error is what a user of the profile sees on a machine that drifts; the adjusted one is the
+model's own, with the drift the probe saw taken out. Points without probes have no adjusted error.
 Never torch or the executor.
 """
 
@@ -75,6 +83,16 @@ def target_speed(profile: Profile, trace_path: str) -> float | None:
     return float(trim_mean([s["verify_s"] for s in steps], 0.02) / trim_mean(model, 0.02))
 
 
+def pass_speed(profile: Profile, record: dict[str, Any]) -> float | None:
+    """A pass's probe over the calibration runs' (1.1: the machine 10% slower than when the
+    profile's latency was fitted); None without both probes."""
+    ref = profile.provenance.get("speed_probe_s")
+    probe = (record.get("measured") or {}).get("speed_probe")
+    if not ref or not isinstance(probe, dict) or not probe.get("target_forward_s"):
+        return None
+    return float(probe["target_forward_s"]) / float(ref)
+
+
 def _median(values: list[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return statistics.median(vals) if vals else None
@@ -90,15 +108,25 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         for n in ("tokens_per_s", "batch_tokens_per_s", "hit_rate", "tokens_per_step")
     }
     err = pred["tokens_per_s"] / meas["tokens_per_s"] - 1.0 if meas["tokens_per_s"] else None
-    passes = [r["measured"]["tokens_per_s"] for r in records if r["measured"].get("tokens_per_s")]
+    timed = [r for r in records if r["measured"].get("tokens_per_s")]
+    passes = [r["measured"]["tokens_per_s"] for r in timed]
+    speeds = [pass_speed(profile, r) for r in timed]
+    adjusted = (
+        [p * v for p, v in zip(passes, speeds, strict=True)]
+        if passes and None not in speeds
+        else []
+    )
     many = len(passes) >= 2
     spread = (max(passes) - min(passes)) / statistics.median(passes) if many else None
     inside = min(passes) <= pred["tokens_per_s"] <= max(passes) if many else None
-    pass_errors: dict[str, list[float]] = {"simulator": [], "other_passes": []}
-    for i, p in enumerate(passes if many else []):
-        others = statistics.fmean(passes[:i] + passes[i + 1 :])
-        pass_errors["simulator"].append(abs(pred["tokens_per_s"] / p - 1.0))
-        pass_errors["other_passes"].append(abs(others / p - 1.0))
+    pass_errors: dict[str, list[float]] = {}
+    for name, values in (("", passes), ("_adjusted", adjusted)):
+        sim, rest = pass_errors.setdefault(f"simulator{name}", []), []
+        pass_errors[f"other_passes{name}"] = rest
+        for i, p in enumerate(values if len(values) >= 2 else []):
+            sim.append(abs(pred["tokens_per_s"] / p - 1.0))
+            rest.append(abs(statistics.fmean(values[:i] + values[i + 1 :]) / p - 1.0))
+    adj = statistics.median(adjusted) if adjusted else None
     tps = meas["tokens_per_step"]
     step_err = pred["tokens_per_step"] / tps - 1.0 if tps else None
     hit_err = (
@@ -116,6 +144,10 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         "measured": meas,
         "predicted": pred,
         "error": err,
+        "speed": statistics.median(speeds) if adjusted else None,
+        "adjusted_measured": adj,
+        "adjusted_error": pred["tokens_per_s"] / adj - 1.0 if adj else None,
+        "adjusted_spread": (max(adjusted) - min(adjusted)) / adj if len(adjusted) >= 2 else None,
         "hit_rate_error": hit_err,
         "tokens_per_step_error": step_err,
         "spread": spread,
@@ -152,17 +184,18 @@ def _stats(values: list[float]) -> tuple[float | None, float | None]:
     return (statistics.median(values), max(values)) if values else (None, None)
 
 
-def group_bias(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Median signed throughput error per group of points (mode, B, T), e.g. ``"sd B=1 T=0"``:
-    where the model leans one way, which a median of absolute errors hides."""
+def group_bias(rows: list[dict[str, Any]], error: str = "error") -> dict[str, float]:
+    """Median signed throughput error (``error``: the row's key) per group of points (mode, B,
+    T), e.g. ``"sd B=1 T=0"``: where the model leans one way, which a median of absolute errors
+    hides."""
     groups: dict[tuple, list[float]] = {}
     for r in rows:
-        if r.get("error") is None or None in (
+        if r.get(error) is None or None in (
             r.get(n) for n in ("mode", "batch_size", "temperature")
         ):
             continue
         key = (r["mode"], int(r["batch_size"]), float(r["temperature"]))
-        groups.setdefault(key, []).append(r["error"])
+        groups.setdefault(key, []).append(r[error])
     return {f"{m} B={b} T={t:g}": statistics.median(v) for (m, b, t), v in sorted(groups.items())}
 
 
@@ -179,12 +212,19 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             if r.get("mode") != "ar" and (e := r.get("tokens_per_step_error")) is not None
         ]
     )
+    adjusted = _stats(
+        [abs(r["adjusted_error"]) for r in rows if r.get("adjusted_error") is not None]
+    )
+    adj_spreads = _stats(
+        [r["adjusted_spread"] for r in rows if r.get("adjusted_spread") is not None]
+    )
+    machine = [r["speed"] for r in rows if r.get("speed") is not None]
     spreads = _stats([r["spread"] for r in rows if r.get("spread") is not None])
     inside = [r["inside_passes"] for r in rows if r.get("inside_passes") is not None]
     speeds = [r["target_speed"] for r in rows if r.get("target_speed") is not None]
     per_pass = {
         who: [e for r in rows for e in (r.get("pass_errors") or {}).get(who, [])]
-        for who in ("simulator", "other_passes")
+        for who in ("simulator", "other_passes", "simulator_adjusted", "other_passes_adjusted")
     }
     return {
         "points": len(rows),
@@ -204,11 +244,21 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "target_speed_median": statistics.median(speeds) if speeds else None,
         "target_speed_range": [min(speeds), max(speeds)] if speeds else None,
         "group_bias": group_bias(rows),
+        "adjusted_points": sum(r.get("adjusted_error") is not None for r in rows),
+        "adjusted_median_abs_error": adjusted[0],
+        "adjusted_max_abs_error": adjusted[1],
+        "adjusted_spread_median": adj_spreads[0],
+        "adjusted_spread_max": adj_spreads[1],
+        "adjusted_pass_median_abs_error": _stats(per_pass["simulator_adjusted"])[0],
+        "adjusted_repeat_median_abs_error": _stats(per_pass["other_passes_adjusted"])[0],
+        "speed_median": statistics.median(machine) if machine else None,
+        "speed_range": [min(machine), max(machine)] if machine else None,
+        "adjusted_group_bias": group_bias(rows, "adjusted_error"),
     }
 
 
 def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    head = f"{'point':44s} {'measured':>9s} {'predicted':>9s} {'error':>7s} {'speedup':>7s}  {'hit meas':>8s} {'hit pred':>8s} {'other':>5s}"
+    head = f"{'point':44s} {'measured':>9s} {'predicted':>9s} {'error':>7s} {'adjusted':>8s} {'speedup':>7s}  {'hit meas':>8s} {'hit pred':>8s} {'other':>5s}"
     lines = [head, "-" * len(head)]
     for r in rows:
         m, p = r["measured"], r["predicted"]
@@ -216,15 +266,31 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         hp = f"{p['hit_rate']:.3f}" if p["hit_rate"] is not None else "-"
         err = f"{r['error']:+.1%}" if r["error"] is not None else "-"
         up = f"{r['speedup_error']:+.1%}" if r.get("speedup_error") is not None else "-"
+        adj = f"{r['adjusted_error']:+.1%}" if r.get("adjusted_error") is not None else "-"
         other = f"{r['foreign_cores']:.2f}" if r.get("foreign_cores") is not None else "-"
         lines.append(
-            f"{r['label']:44s} {m['tokens_per_s']:9.1f} {p['tokens_per_s']:9.1f} {err:>7s} {up:>7s}  {hm:>8s} {hp:>8s} {other:>5s}"
+            f"{r['label']:44s} {m['tokens_per_s']:9.1f} {p['tokens_per_s']:9.1f} {err:>7s} {adj:>8s} {up:>7s}  {hm:>8s} {hp:>8s} {other:>5s}"
         )
     s = summary
     if s["median_abs_error"] is not None:
         lines.append(
             f"throughput (tokens/s per sequence): median |error| {s['median_abs_error']:.1%}, max {s['max_abs_error']:.1%} over {s['points']} points"
         )
+    if s.get("adjusted_median_abs_error") is not None:
+        lo, hi = s["speed_range"]
+        lines.append(
+            f"adjusted for the machine's speed (probe around each run; x{s['speed_median']:.3f} the calibration's, "
+            f"{lo:.3f}-{hi:.3f}): median |error| {s['adjusted_median_abs_error']:.1%}, max "
+            f"{s['adjusted_max_abs_error']:.1%} over {s['adjusted_points']} points; passes spread "
+            f"{s['adjusted_spread_median']:.1%} (median); one pass by the simulator "
+            f"{s['adjusted_pass_median_abs_error']:.1%}, by the other passes "
+            f"{s['adjusted_repeat_median_abs_error']:.1%}"
+        )
+        if s.get("adjusted_group_bias"):
+            lines.append(
+                "adjusted signed error by group: "
+                + ", ".join(f"{g} {e:+.1%}" for g, e in s["adjusted_group_bias"].items())
+            )
     if s.get("speedup_median_abs_error") is not None:
         lines.append(
             f"speedup over AR at the same (B, T), same pass: median |error| {s['speedup_median_abs_error']:.1%}, max {s['speedup_max_abs_error']:.1%}"

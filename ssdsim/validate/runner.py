@@ -57,7 +57,7 @@ def executor_argv(point: Point, s: RunSettings, policy_file: Path, trace: Path) 
     argv = [sys.executable, "-m", "executor.run", "--mode", p.mode, "--pair", s.pair]
     argv += ["--prompts", s.prompts, "--batch-size", str(point.batch_size)]
     argv += ["--temperature", f"{point.temperature:g}", "--max-new-tokens", str(s.max_new_tokens)]
-    argv += ["--seed", str(s.seed), "--json", "--trace", str(trace)]
+    argv += ["--seed", str(s.seed), "--json", "--trace", str(trace), "--speed-probe"]
     if s.num_prompts is not None:
         argv += ["--num-prompts", str(s.num_prompts)]
     if p.mode == "sd":

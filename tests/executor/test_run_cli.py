@@ -80,9 +80,13 @@ def test_sd_run_prints_json_and_writes_trace(smoke_cache, tmp_path, capsys):
         "--json",
         "--trace",
         str(trace),
+        "--speed-probe",
     )
     assert run_cli.main(args) == 0
     out = json.loads(capsys.readouterr().out)
+    probe = out["speed_probe"]  # target forwards timed around the decode, in report and trace
+    assert probe["forwards"] == 96 and 0 < probe["target_forward_s"] < 1
+    assert probe["target_forward_s"] == pytest.approx((probe["before_s"] + probe["after_s"]) / 2)
     for key in (
         "tokens_per_s",
         "batch_tokens_per_s",
@@ -111,9 +115,11 @@ def test_sd_run_prints_json_and_writes_trace(smoke_cache, tmp_path, capsys):
         )
         == 0
     )
-    assert json.loads(capsys.readouterr().out)["outputs"] == out["outputs"]
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["outputs"] == out["outputs"] and "speed_probe" not in plain
     t = read_trace(trace)
     assert t.header.policy["mode"] == "sd" and t.header.workload["batch_size"] == 4
+    assert t.header.devices["speed_probe"] == probe
     assert t.summary.tokens_per_step == pytest.approx(out["tokens_per_step"])
     assert (
         sum(o.emitted_tokens for s in t.steps for o in s.seqs) == 6 * 11

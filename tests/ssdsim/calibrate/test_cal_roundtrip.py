@@ -158,6 +158,21 @@ def test_provenance_names_the_traces(cal, traces):
     prov = cal.profile.provenance
     assert {t["path"] for t in prov["traces"]} == {str(p) for p in traces.values()}
     assert prov["tool"] == "python -m ssdsim.calibrate"
+    assert prov["speed_probe_s"] is None  # simulated traces carry no speed probe
+
+
+def test_speed_reference_is_the_median_probe_and_needs_every_trace():
+    from types import SimpleNamespace
+
+    from ssdsim.calibrate.core import speed_reference
+
+    def trace(probe):
+        devices = {"speed_probe": {"target_forward_s": probe}} if probe else {}
+        return SimpleNamespace(header=SimpleNamespace(devices=devices))
+
+    assert speed_reference([trace(4e-3), trace(5e-3), trace(9e-3)]) == pytest.approx(5e-3)
+    assert speed_reference([trace(4e-3), trace(None)]) is None
+    assert speed_reference([]) is None
 
 
 def _grid_of(form: ForwardLatency, noise: float, seed: int = 0) -> LatencyGrid:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import pytest
 
@@ -133,28 +134,15 @@ def test_rows_report_the_spread_of_their_passes(monkeypatch):
         },
     )
 
-    def records(*speeds):
-        return [
-            {
-                "key": f"ar_b1_t0_r{i}",
-                "label": "ar B=1 T=0",
-                "policy": Policy(mode="ar").to_dict(),
-                "batch_size": 1,
-                "temperature": 0.0,
-                "trace": "unused",
-                "measured": {"tokens_per_s": v, "batch_tokens_per_s": v, "hit_rate": None},
-                "load_avg_1m": [0.0, 0.0],
-            }
-            for i, v in enumerate(speeds)
-        ]
-
-    inside = compare.row(None, records(90.0, 110.0, 100.0), seeds=1)
+    profile = SimpleNamespace(provenance={})
+    inside = compare.row(profile, _records(90.0, 110.0, 100.0), seeds=1)
     assert inside["spread"] == pytest.approx(0.2) and inside["inside_passes"] is True
     assert inside["error"] == pytest.approx(0.05)
+    assert inside["adjusted_error"] is None  # no probes: nothing to adjust by
     predicted["v"] = 120.0
-    outside = compare.row(None, records(95.0, 105.0), seeds=1)
+    outside = compare.row(profile, _records(95.0, 105.0), seeds=1)
     assert outside["spread"] == pytest.approx(0.1) and outside["inside_passes"] is False
-    single = compare.row(None, records(100.0), seeds=1)
+    single = compare.row(profile, _records(100.0), seeds=1)
     assert single["spread"] is None and single["inside_passes"] is None
     s = summarize([inside, outside, single])
     assert s["repeat_spread_median"] == pytest.approx(0.15)
@@ -165,10 +153,67 @@ def test_rows_report_the_spread_of_their_passes(monkeypatch):
     # each pass predicted by the simulator and by the mean of its point's other passes
     assert inside["pass_errors"]["other_passes"] == pytest.approx([105 / 90 - 1, 1 - 95 / 110, 0])
     assert outside["pass_errors"]["simulator"] == pytest.approx([120 / 95 - 1, 120 / 105 - 1])
-    assert single["pass_errors"] == {"simulator": [], "other_passes": []}
+    assert all(v == [] for v in single["pass_errors"].values())
     assert s["pass_median_abs_error"] == pytest.approx(120 / 105 - 1)  # of 5 passes
     assert s["repeat_median_abs_error"] == pytest.approx(105 / 95 - 1)
     assert "other passes: 10.5%" in format_table([inside, outside, single], s)
+
+
+def _records(*speeds, probes=None):
+    return [
+        {
+            "key": f"ar_b1_t0_r{i}",
+            "label": "ar B=1 T=0",
+            "policy": Policy(mode="ar").to_dict(),
+            "batch_size": 1,
+            "temperature": 0.0,
+            "trace": "unused",
+            "measured": {
+                "tokens_per_s": v,
+                "batch_tokens_per_s": v,
+                "hit_rate": None,
+                **({"speed_probe": {"target_forward_s": probes[i]}} if probes else {}),
+            },
+            "load_avg_1m": [0.0, 0.0],
+        }
+        for i, v in enumerate(speeds)
+    ]
+
+
+def test_adjusted_error_takes_out_the_speed_the_probe_saw(monkeypatch):
+    """A pass the probe saw 10% slower than the calibration runs counts 10% faster, and one it
+    saw 10% faster 10% slower; without the calibration's probe nothing is adjusted."""
+    from ssdsim.validate import compare
+
+    monkeypatch.setattr(compare, "trace_workload", lambda path: Workload())
+    monkeypatch.setattr(compare, "target_speed", lambda profile, path: None)
+    monkeypatch.setattr(
+        compare,
+        "predict",
+        lambda *a: {
+            "tokens_per_s": 105.0,
+            "batch_tokens_per_s": 105.0,
+            "hit_rate": None,
+            "tokens_per_step": 1.0,
+        },
+    )
+    profile = SimpleNamespace(provenance={"speed_probe_s": 0.004})
+    recs = _records(90.0, 110.0, probes=[0.0044, 0.0036])
+    r = compare.row(profile, recs, seeds=1)
+    assert r["error"] == pytest.approx(0.05)  # the plain error is unchanged
+    assert r["speed"] == pytest.approx(1.0)
+    assert r["adjusted_measured"] == pytest.approx(99.0)
+    assert r["adjusted_error"] == pytest.approx(105.0 / 99.0 - 1.0)
+    assert r["adjusted_spread"] == pytest.approx(0.0, abs=1e-12)
+    assert r["pass_errors"]["other_passes_adjusted"] == pytest.approx([0.0, 0.0], abs=1e-12)
+    summary = compare.summarize([r])
+    assert summary["adjusted_median_abs_error"] == pytest.approx(105.0 / 99.0 - 1.0)
+    assert summary["adjusted_points"] == 1
+    assert "adjusted for the machine's speed" in compare.format_table([r], summary)
+    assert compare.row(SimpleNamespace(provenance={}), recs, seeds=1)["adjusted_error"] is None
+    one_missing = _records(90.0, 110.0, probes=[0.0044, 0.0036])
+    one_missing[1]["measured"].pop("speed_probe")
+    assert compare.row(profile, one_missing, seeds=1)["adjusted_error"] is None
 
 
 def test_group_bias_keeps_the_sign_that_absolute_errors_hide():

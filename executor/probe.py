@@ -1,0 +1,71 @@
+"""The machine's speed just before a run: a short, fixed set of target forwards.
+
+This shared machine drifts: in loop 10 the same validation point ran up to 15% faster or slower
+from one quarter of an hour to the next, the same way for every point run in that stretch (the
+passes' spread was mostly that drift, not scatter between runs). A prediction made from a
+profile measured at another time cannot know that, but a probe taken just before the run can:
+``speed_probe`` times ``forwards`` decode forwards of the target (one sequence, one token, a
+``context``-token cache, as in AR decoding) and returns their mean wall and thread (CPU) time.
+
+Measured here (2 vCPUs): a core switches between two speeds (forwards of 4.2 and 5.5 ms) for
+stretches of a fraction of a second to minutes, and the two cores do so independently. A probe
+taken once is one glimpse of that; ``executor.run --speed-probe`` probes just before and just
+after decoding (0.4 s each) and records their mean. Over 25 AR runs of 12 prompts in a row, that
+mean's speed correlated 0.89 with the run's tokens/s (before alone 0.72, after alone 0.82), and
+scaling each run's tokens/s by it cut their spread from 9.2% to 4.4% (coefficient of variation).
+``ssdsim.validate`` divides a run's probe by the calibration runs' to say how much slower the
+machine was, and reports its errors with and without that adjustment.
+
+Imports torch and executor only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from executor.model.decoder import Decoder
+from executor.profile_worker import Bench
+
+PROBE_POINT = (1, 1, 64)  # batch, tokens per forward, context
+
+
+def speed_probe(model: Decoder, forwards: int = 96, warmup: int = 12) -> dict[str, float | int]:
+    """Mean seconds per target forward at ``PROBE_POINT``: wall (``target_forward_s``) and the
+    thread's CPU time (``target_forward_cpu_s``), after ``warmup`` untimed forwards."""
+    if forwards < 1 or warmup < 0:
+        raise ValueError(f"speed_probe: forwards {forwards} (>= 1), warmup {warmup} (>= 0)")
+    call = Bench(model, [PROBE_POINT], "forward").call(PROBE_POINT)
+    cuda = model.device.type == "cuda"
+    with torch.inference_mode():
+        for _ in range(warmup):
+            call()
+        if cuda:
+            torch.cuda.synchronize(model.device)
+        wall0, cpu0 = time.perf_counter(), time.thread_time()
+        for _ in range(forwards):
+            call()
+        if cuda:
+            torch.cuda.synchronize(model.device)
+        wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
+    return {
+        "target_forward_s": wall / forwards,
+        "target_forward_cpu_s": cpu / forwards,
+        "forwards": forwards,
+        "context": PROBE_POINT[2],
+    }
+
+
+def around(before: dict[str, float | int], after: dict[str, float | int]) -> dict[str, Any]:
+    """The record of a probe before and one after a run: their means, and each."""
+    return {
+        "target_forward_s": (before["target_forward_s"] + after["target_forward_s"]) / 2,
+        "target_forward_cpu_s": (before["target_forward_cpu_s"] + after["target_forward_cpu_s"])
+        / 2,
+        "before_s": before["target_forward_s"],
+        "after_s": after["target_forward_s"],
+        "forwards": before["forwards"],
+        "context": before["context"],
+    }
