@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=30,
         help="rows a position needs for its own measured table (default: %(default)s)",
     )
+    p.add_argument(
+        "--raw-speed",
+        action="store_true",
+        help="fit the traces' times as measured (default: each trace with a speed probe is first "
+        "brought to the median probe's speed)",
+    )
     p.add_argument("-o", "--out", type=Path, required=True, help="profile JSON to write")
     return p
 
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             name=args.name,
             depth=args.depth,
             min_samples=args.min_samples,
+            normalize_speed=not args.raw_speed,
         )
     except SchemaError as exc:
         print(f"error: {exc}", file=sys.stderr)

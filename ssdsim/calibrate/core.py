@@ -11,9 +11,8 @@ profile. Never imports torch or the executor.
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from ssdsim._schema import SchemaError
 from ssdsim.calibrate.chance_fit import PointFit, fit_point
 from ssdsim.calibrate.latency_fit import FormulaFit, OverheadFit, fit_forward
+from ssdsim.calibrate.speed import at_reference_speed, probe_s, speed_reference
 from ssdsim.calibrate.ssd_costs import SsdCosts, fit_ssd_costs
 from ssdsim.calibrate.tally import tally_traces
 from ssdsim.calibrate.trace_costs import TraceCosts, fit_trace_costs
@@ -71,18 +71,11 @@ def _chance(fits: list[PointFit], base: Chance) -> Chance:
     )
 
 
-def speed_reference(traces: Iterable[Trace]) -> float | None:
-    """The median of the traces' speed probes (``executor.run --speed-probe``: seconds per target
-    forward around the run), the machine's speed the profile's latency was fitted at; None when
-    any trace has no probe (a mix would say nothing about the rest)."""
-    probes = [t.header.devices.get("speed_probe") for t in traces]
-    if not probes or any(not isinstance(p, dict) for p in probes):
-        return None
-    return statistics.median(float(p["target_forward_s"]) for p in probes)
-
-
 def _provenance(
-    traces: dict[str, Trace], latency: LatencyMeasurements | None, settings: dict[str, Any]
+    traces: dict[str, Trace],
+    latency: LatencyMeasurements | None,
+    settings: dict[str, Any],
+    speed: float | None,
 ) -> dict[str, Any]:
     first = next(iter(traces.values())).header
     try:
@@ -102,11 +95,12 @@ def _provenance(
                 "batch_size": t.header.workload.get("batch_size"),
                 "temperature": t.header.workload.get("temperature"),
                 "steps": len(t.steps),
+                "speed_probe_s": probe_s(t),
             }
             for p, t in traces.items()
         ],
         "latency": dict(latency.provenance) if latency else None,
-        "speed_probe_s": speed_reference(traces.values()),
+        "speed_probe_s": speed,
         "settings": settings,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -120,10 +114,16 @@ def calibrate(
     name: str = "calibrated",
     depth: int = 32,
     min_samples: int = 30,
+    normalize_speed: bool = True,
 ) -> Calibration:
-    """Fit a Profile to traces (and a latency file); see the module docstring."""
+    """Fit a Profile to traces (and a latency file); see the module docstring. With
+    ``normalize_speed`` and a speed probe in every trace, each trace's times are first brought
+    to the median probe's speed (``ssdsim.calibrate.speed``)."""
     base = base or load_profile("embedded-cpu")
     traces = read_traces(trace_paths)
+    speed = speed_reference(traces.values())
+    if normalize_speed:
+        traces, speed = at_reference_speed(traces)
     groups = tally_traces(traces)
     fits = [
         f
@@ -172,8 +172,13 @@ def calibrate(
         # draft cuts a pre-speculation tree short when the next request is waiting.
         changes["static_batch_rows"] = True
         changes["doorbell"] = True
-    settings = {"depth": depth, "min_samples": min_samples, "base": base.name}
-    changes["provenance"] = _provenance(traces, latency, settings)
+    settings = {
+        "depth": depth,
+        "min_samples": min_samples,
+        "base": base.name,
+        "normalize_speed": normalize_speed and speed is not None,
+    }
+    changes["provenance"] = _provenance(traces, latency, settings, speed)
     changes["name"] = name
     changes["description"] = (
         f"Calibrated by python -m ssdsim.calibrate from {len(traces)} trace(s)"

@@ -43,6 +43,18 @@ def hit_rate_checks(cal: Calibration) -> list[tuple[str, float, float]]:
 
 def format_report(cal: Calibration) -> str:
     lines = [f"calibrated profile {cal.profile.name!r} from {len(cal.traces)} trace(s)"]
+    prov = cal.profile.provenance
+    if prov.get("speed_probe_s"):
+        probes = [t["speed_probe_s"] for t in prov.get("traces", []) if t.get("speed_probe_s")]
+        how = (
+            "each trace's times brought to it"
+            if prov.get("settings", {}).get("normalize_speed")
+            else "times fitted as measured"
+        )
+        lines.append(
+            f"machine speed: median probe {prov['speed_probe_s'] * 1e3:.3f} ms a target forward "
+            f"(traces {min(probes) * 1e3:.3f}-{max(probes) * 1e3:.3f}); {how}"
+        )
     for f in cal.points:
         p = f.point
         lines.append(f"chance at T={p.temperature:g}, C={p.rescale:g} ({p.samples} sequence-steps)")

@@ -26,9 +26,11 @@ from ssdsim import latency as lat
 from ssdsim.calibrate import calibrate
 from ssdsim.calibrate.latency_fit import fit_forward
 from ssdsim.calibrate.report import format_report, hit_rate_checks
+from ssdsim.calibrate.speed import scale_times
 from ssdsim.chance import chance_at
 from ssdsim.profile import LatencyGrid, LatencyMeasurements
 from ssdsim.simulator import simulate
+from ssdsim.trace import TraceWriter, read_trace
 
 TRUE_COV = Coverage(beta_reject=(0.45, 0.35, 0.3), r=0.9, beta_bonus=0.25, r_bonus=1.2)
 TRUE = Chance(
@@ -164,7 +166,7 @@ def test_provenance_names_the_traces(cal, traces):
 def test_speed_reference_is_the_median_probe_and_needs_every_trace():
     from types import SimpleNamespace
 
-    from ssdsim.calibrate.core import speed_reference
+    from ssdsim.calibrate.speed import speed_reference
 
     def trace(probe):
         devices = {"speed_probe": {"target_forward_s": probe}} if probe else {}
@@ -209,3 +211,58 @@ def test_latency_file_feeds_the_profile(traces, profile):
     assert cal.profile.draft.grid is not None and cal.profile.provenance["latency"] == {
         "tool": "test"
     }
+
+
+def _probed(src, dst, probe_s, slow=1.0):
+    """A copy of trace ``src`` at ``dst``, its times ``slow`` times as long, with a speed probe."""
+    t = read_trace(src)
+    t = scale_times(t, slow)
+    header = dataclasses.replace(
+        t.header, devices={**t.header.devices, "speed_probe": {"target_forward_s": probe_s}}
+    )
+    with TraceWriter(dst, header) as w:
+        for s in t.steps:
+            w.step(s)
+        w.summary(t.summary)
+    return str(dst)
+
+
+def test_scale_times_multiplies_durations_and_divides_rates(traces):
+    t = read_trace(traces["ssd_jit"])
+    slow = scale_times(t, 2.0)
+    a, b = t.steps[3], slow.steps[3]
+    assert b.t_end_s - b.t_start_s == pytest.approx(2 * (a.t_end_s - a.t_start_s))
+    assert (b.verify_s, b.draft_s, b.wait_s) == pytest.approx(
+        (2 * a.verify_s, 2 * a.draft_s, 2 * a.wait_s)
+    )
+    assert b.seqs == a.seqs and b.step == a.step
+    assert slow.summary.tokens_per_s == pytest.approx(t.summary.tokens_per_s / 2)
+    assert slow.summary.decode_s == pytest.approx(2 * t.summary.decode_s)
+    assert slow.summary.tokens_per_step == t.summary.tokens_per_step
+
+
+def test_traces_run_on_a_slow_machine_are_brought_back_to_the_reference(traces, profile, tmp_path):
+    """Two of six traces ran 30% slower, and their probes saw it: calibrated with the probes,
+    the profile predicts what the traces at one speed give; fitted as measured, it does not."""
+    p0 = 0.004
+    slowed = {"sd", "ar"}
+    even = [_probed(p, tmp_path / f"even_{n}.jsonl", p0) for n, p in traces.items()]
+    mixed = [
+        _probed(
+            p,
+            tmp_path / f"mixed_{n}.jsonl",
+            p0 * 1.3 if n in slowed else p0,
+            1.3 if n in slowed else 1.0,
+        )
+        for n, p in traces.items()
+    ]
+    ref = calibrate(even, base=profile).profile
+    fixed = calibrate(mixed, base=profile).profile
+    raw = calibrate(mixed, base=profile, normalize_speed=False).profile
+    assert fixed.provenance["speed_probe_s"] == pytest.approx(p0)
+    assert fixed.provenance["settings"]["normalize_speed"] is True
+    wl = Workload(batch_size=4, output_len_tokens=64, prompt_len_tokens=100, num_prompts=8)
+    for pol in (Policy(mode="ar"), Policy(mode="sd", k=4)):
+        want = simulate(ref, pol, wl).tokens_per_s
+        assert simulate(fixed, pol, wl).tokens_per_s == pytest.approx(want, rel=0.01)
+        assert simulate(raw, pol, wl).tokens_per_s < 0.95 * want
