@@ -120,19 +120,7 @@ def test_rows_report_the_spread_of_their_passes(monkeypatch):
     """A point's passes give the measurement's own noise; the summary sets errors beside it."""
     from ssdsim.validate import compare
 
-    predicted = {"v": 105.0}
-    monkeypatch.setattr(compare, "trace_workload", lambda path: Workload())
-    monkeypatch.setattr(compare, "target_speed", lambda profile, path: None)
-    monkeypatch.setattr(
-        compare,
-        "predict",
-        lambda *a: {
-            "tokens_per_s": predicted["v"],
-            "batch_tokens_per_s": predicted["v"],
-            "hit_rate": None,
-            "tokens_per_step": 1.0,
-        },
-    )
+    predicted = _fake_predictions(monkeypatch, 105.0)
 
     profile = SimpleNamespace(provenance={})
     inside = compare.row(profile, _records(90.0, 110.0, 100.0), seeds=1)
@@ -157,6 +145,26 @@ def test_rows_report_the_spread_of_their_passes(monkeypatch):
     assert s["pass_median_abs_error"] == pytest.approx(120 / 105 - 1)  # of 5 passes
     assert s["repeat_median_abs_error"] == pytest.approx(105 / 95 - 1)
     assert "other passes: 10.5%" in format_table([inside, outside, single], s)
+
+
+def _fake_predictions(monkeypatch, tokens_per_s: float) -> dict[str, float]:
+    """compare.row without simulating: every point predicted at ``value["v"]`` tokens/s."""
+    from ssdsim.validate import compare
+
+    value = {"v": tokens_per_s}
+    monkeypatch.setattr(compare, "trace_workload", lambda path: Workload())
+    monkeypatch.setattr(compare, "target_speed", lambda profile, path: None)
+    monkeypatch.setattr(
+        compare,
+        "predict",
+        lambda *a: {
+            "tokens_per_s": value["v"],
+            "batch_tokens_per_s": value["v"],
+            "hit_rate": None,
+            "tokens_per_step": 1.0,
+        },
+    )
+    return value
 
 
 def _records(*speeds, probes=None):
@@ -185,18 +193,7 @@ def test_adjusted_error_takes_out_the_speed_the_probe_saw(monkeypatch):
     saw 10% faster 10% slower; without the calibration's probe nothing is adjusted."""
     from ssdsim.validate import compare
 
-    monkeypatch.setattr(compare, "trace_workload", lambda path: Workload())
-    monkeypatch.setattr(compare, "target_speed", lambda profile, path: None)
-    monkeypatch.setattr(
-        compare,
-        "predict",
-        lambda *a: {
-            "tokens_per_s": 105.0,
-            "batch_tokens_per_s": 105.0,
-            "hit_rate": None,
-            "tokens_per_step": 1.0,
-        },
-    )
+    _fake_predictions(monkeypatch, 105.0)
     profile = SimpleNamespace(provenance={"speed_probe_s": 0.004})
     recs = _records(90.0, 110.0, probes=[0.0044, 0.0036])
     r = compare.row(profile, recs, seeds=1)
