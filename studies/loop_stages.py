@@ -27,7 +27,7 @@ from ssdsim.validate.cli import build_parser as validate_parser
 from ssdsim.validate.cli import check as validate_check
 from ssdsim.validate.cli import main as validate_main
 from ssdsim.validate.compare import predict, trace_workload
-from ssdsim.validate.grid import Point
+from ssdsim.validate.grid import Point, pass_order
 from ssdsim.validate.runner import ROOT, RunSettings, measure
 from ssdsim.workload import Workload, read_prompt_records
 
@@ -241,7 +241,8 @@ def validation_pass(cfg: LoopConfig, repeat: int) -> None:
     """
     args = validate_parser().parse_args(_validate_argv(cfg))
     _, pts, settings = validate_check(args)
-    for p in tqdm(pts, desc=f"validation pass {repeat}", unit="run"):
+    order = pass_order(pts, repeat, cfg.repeats)
+    for p in tqdm(order, desc=f"validation pass {repeat}", unit="run"):
         measure(p, settings, args.out, repeat)
 
 

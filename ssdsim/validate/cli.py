@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ssdsim._schema import SchemaError
 from ssdsim.profile import Profile, load_profile
 from ssdsim.validate.compare import format_table, row, summarize, trace_workload
-from ssdsim.validate.grid import Point, full_grid, grid, quick_grid
+from ssdsim.validate.grid import Point, full_grid, grid, pass_order, quick_grid
 from ssdsim.validate.runner import RunSettings, ValidationError, measure
 
 
@@ -156,7 +156,7 @@ def run(
     records: dict[str, list[dict]] = {p.key: [] for p in pts}
     with tqdm(total=len(pts) * repeats, desc="validate", unit="run") as bar:
         for r in range(repeats):
-            for p in pts:
+            for p in pass_order(pts, r, repeats):
                 bar.set_postfix_str(p.label)
                 records[p.key].append(measure(p, settings, out, r))
                 bar.update()

@@ -102,3 +102,15 @@ def full_grid(profile: Profile) -> list[Point]:
 def quick_grid(profile: Profile) -> list[Point]:
     """Four points: AR, SD k=2, SSD k=2 uniform jit and fast, at B=1, T=0."""
     return grid(profile, (2,), (1,), (0.0,), shapes=("uniform",))
+
+
+def pass_order(points: list[Point], repeat: int, repeats: int) -> list[Point]:
+    """The order pass ``repeat`` of ``repeats`` visits the points: the grid rotated by
+    ``repeat / repeats`` of its length, so that a drift of the machine's speed within a pass (a
+    quarter of an hour here) falls on different points in every pass instead of always slowing
+    the same group (up to loop 10 every pass ran the grid in one order, each group of points in
+    the same stretch of every pass)."""
+    if not points:
+        return []
+    shift = repeat * len(points) // max(1, repeats) % len(points)
+    return points[shift:] + points[:shift]

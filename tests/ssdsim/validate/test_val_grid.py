@@ -9,7 +9,7 @@ import pytest
 
 from ssdsim import Policy, Workload, load_profile
 from ssdsim.validate.compare import format_table, predict, summarize
-from ssdsim.validate.grid import Point, full_grid, quick_grid
+from ssdsim.validate.grid import Point, full_grid, pass_order, quick_grid
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +237,14 @@ def test_group_bias_keeps_the_sign_that_absolute_errors_hide():
         "ssd B=1 T=1": pytest.approx(0.10),
     }
     assert "sd B=1 T=0 -10.0%, ssd B=1 T=1 +10.0%" in format_table(rows, s)
+
+
+def test_each_pass_starts_at_a_different_point_of_the_grid(profile):
+    pts = full_grid(profile)
+    orders = [pass_order(pts, r, 3) for r in range(3)]
+    assert all(sorted(p.key for p in o) == sorted(p.key for p in pts) for o in orders)
+    assert orders[0] == pts
+    n = len(pts)
+    starts = [pts.index(o[0]) for o in orders]
+    assert starts == [0, n // 3, 2 * n // 3]
+    assert pass_order(pts, 0, 1) == pts and pass_order([], 2, 3) == []
