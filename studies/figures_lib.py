@@ -92,36 +92,53 @@ def plot_coverage(
 def plot_predicted_vs_measured(
     rows: list[dict[str, Any]], summary: dict[str, Any], path: Path
 ) -> Path:
-    """Predicted against measured tokens/s per sequence, one marker per grid point, y = x and +-8%."""
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    """Predicted against measured tokens/s per sequence, one marker per grid point, y = x and
+    +-8%; beside it, when the runs had speed probes, the same against each point measured at the
+    calibration's speed (``adjusted_measured``)."""
+    panels = [
+        ("measured tokens/s per sequence", "tokens_per_s", "median_abs_error", "max_abs_error")
+    ]
+    if any(r.get("adjusted_measured") for r in rows):
+        panels.append(
+            (
+                "measured, at the calibration's speed (probe)",
+                "adjusted",
+                "adjusted_median_abs_error",
+                "adjusted_max_abs_error",
+            )
+        )
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.2), squeeze=False)
+    for ax, (label, key, med_key, max_key) in zip(axes[0], panels, strict=True):
+        _predicted_panel(ax, rows, label, key, summary.get(med_key), summary.get(max_key))
+    return _save(fig, path)
+
+
+def _predicted_panel(ax, rows, label: str, key: str, med, mx) -> None:
     markers = {"ar": ("s", "k"), "sd": ("^", "C2"), "ssd": ("o", "C3")}
+
+    def measured(r):
+        return r.get("adjusted_measured") if key == "adjusted" else r["measured"][key]
+
+    shown = [r for r in rows if measured(r)]
     for mode, (m, c) in markers.items():
-        pts = [
-            (r["measured"]["tokens_per_s"], r["predicted"]["tokens_per_s"])
-            for r in rows
-            if r["mode"] == mode
-        ]
+        pts = [(measured(r), r["predicted"]["tokens_per_s"]) for r in shown if r["mode"] == mode]
         if pts:
             ax.plot(*zip(*pts, strict=True), m, color=c, mfc="none", ms=5, label=mode.upper())
-    allv = [
-        v for r in rows for v in (r["measured"]["tokens_per_s"], r["predicted"]["tokens_per_s"])
-    ]
+    allv = [v for r in shown for v in (measured(r), r["predicted"]["tokens_per_s"])]
     lo, hi = min(allv) * 0.9, max(allv) * 1.1
     ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
     for f in (0.92, 1.08):
         ax.plot([lo, hi], [lo * f, hi * f], "k:", lw=0.6)
-    med, mx = summary.get("median_abs_error"), summary.get("max_abs_error")
     ax.set(
-        xlabel="measured tokens/s per sequence",
+        xlabel=label,
         ylabel="predicted tokens/s per sequence",
         xlim=(lo, hi),
         ylim=(lo, hi),
     )
     if med is not None:
-        ax.set_title(f"{len(rows)} points: median |error| {med:.1%}, max {mx:.1%}", fontsize=9)
+        ax.set_title(f"{len(shown)} points: median |error| {med:.1%}, max {mx:.1%}", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
 
 
 def plot_paired_speedups(
