@@ -10,9 +10,12 @@ profile measured at another time cannot know that, but a probe taken just before
 Measured here (2 vCPUs): a core switches between two speeds (forwards of 4.2 and 5.5 ms) for
 stretches of a fraction of a second to minutes, and the two cores do so independently. A probe
 taken once is one glimpse of that; ``executor.run --speed-probe`` probes just before and just
-after decoding (0.4 s each) and records their mean. Over 25 AR runs of 12 prompts in a row, that
-mean's speed correlated 0.89 with the run's tokens/s (before alone 0.72, after alone 0.82), and
-scaling each run's tokens/s by it cut their spread from 9.2% to 4.4% (coefficient of variation).
+after decoding (0.4 s each) and records their mean. ``python studies/bench_probe.py`` (25 AR
+runs of 12 prompts in a row, each between two probes), measured three times: while the machine
+drifted, the mean probe correlated 0.89 with the runs' tokens/s and scaling by it cut their
+spread from 9.2% to 4.4% (coefficient of variation); in two calmer stretches it correlated 0.57
+and 0.28 and the spread went from 6.0% to 6.2% and from 4.9% to 5.5%. The probe is itself that
+noisy: it pays where the drift is larger than a few percent, as over a loop's hour.
 ``ssdsim.validate`` divides a run's probe by the calibration runs' to say how much slower the
 machine was, and reports its errors with and without that adjustment.
 
