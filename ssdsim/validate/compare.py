@@ -278,14 +278,18 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         )
     if s.get("adjusted_median_abs_error") is not None:
         lo, hi = s["speed_range"]
-        lines.append(
+        line = (
             f"adjusted for the machine's speed (probe around each run; x{s['speed_median']:.3f} the calibration's, "
             f"{lo:.3f}-{hi:.3f}): median |error| {s['adjusted_median_abs_error']:.1%}, max "
-            f"{s['adjusted_max_abs_error']:.1%} over {s['adjusted_points']} points; passes spread "
-            f"{s['adjusted_spread_median']:.1%} (median); one pass by the simulator "
-            f"{s['adjusted_pass_median_abs_error']:.1%}, by the other passes "
-            f"{s['adjusted_repeat_median_abs_error']:.1%}"
+            f"{s['adjusted_max_abs_error']:.1%} over {s['adjusted_points']} points"
         )
+        if s.get("adjusted_spread_median") is not None:  # with repeats
+            line += (
+                f"; passes spread {s['adjusted_spread_median']:.1%} (median); one pass by the "
+                f"simulator {s['adjusted_pass_median_abs_error']:.1%}, by the other passes "
+                f"{s['adjusted_repeat_median_abs_error']:.1%}"
+            )
+        lines.append(line)
         if s.get("adjusted_group_bias"):
             lines.append(
                 "adjusted signed error by group: "

@@ -28,7 +28,7 @@ def calibrated(smoke_build, tmp_path_factory):
         "--prompts",
         str(smoke_build.prompt_files["smoke8"]),
     ]
-    common += ["--num-prompts", "2", "--max-new-tokens", "12", "--json"]
+    common += ["--num-prompts", "2", "--max-new-tokens", "12", "--json", "--speed-probe"]
     with contextlib.redirect_stdout(io.StringIO()):  # in-process: no torch import per run
         assert run_main(["--mode", "sd", "--k", "2", "--trace", str(d / "sd.jsonl"), *common]) == 0
         assert run_main(["--mode", "ar", "--trace", str(d / "ar.jsonl"), *common]) == 0
@@ -52,6 +52,9 @@ def test_validate_measures_simulates_and_resumes(smoke_cache, calibrated, tmp_pa
     assert {r["key"] for r in last["rows"]} == {"ar_b1_t0", "sd_k2_b1_t0"}
     for r in last["rows"]:
         assert r["measured"]["tokens_per_s"] > 0 and r["predicted"]["tokens_per_s"] > 0
+        # every run probed the machine, and so did the calibration's: an error at the probed speed
+        assert 0.2 < r["speed"] < 5 and r["adjusted_error"] is not None
+    assert last["adjusted_points"] == 2 and last["adjusted_median_abs_error"] is not None
     records = sorted((tmp_path / "points").glob("*.json"))
     stamps = [p.stat().st_mtime_ns for p in records]
     assert _validate(calibrated, tmp_path, *grid) == 0  # resumed: nothing rerun
