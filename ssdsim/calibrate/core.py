@@ -121,9 +121,10 @@ def calibrate(
     to the median probe's speed (``ssdsim.calibrate.speed``)."""
     base = base or load_profile("embedded-cpu")
     traces = read_traces(trace_paths)
-    speed = speed_reference(traces.values())
     if normalize_speed:
         traces, speed = at_reference_speed(traces)
+    else:
+        speed = speed_reference(traces.values())
     groups = tally_traces(traces)
     fits = [
         f

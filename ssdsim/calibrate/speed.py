@@ -22,12 +22,17 @@ from typing import Any
 from ssdsim.trace import Trace
 
 
-def probe_s(trace: Trace) -> float | None:
-    """Seconds per target forward the trace's speed probe measured (None: no probe)."""
-    probe = trace.header.devices.get("speed_probe")
+def probe_seconds(probe: Any) -> float | None:
+    """Seconds per target forward of a speed-probe record (``executor.run``'s ``speed_probe``,
+    in its report and its trace header); None when there is none."""
     if not isinstance(probe, dict) or not probe.get("target_forward_s"):
         return None
     return float(probe["target_forward_s"])
+
+
+def probe_s(trace: Trace) -> float | None:
+    """Seconds per target forward the trace's speed probe measured (None: no probe)."""
+    return probe_seconds(trace.header.devices.get("speed_probe"))
 
 
 def speed_reference(traces: Iterable[Trace]) -> float | None:

@@ -36,6 +36,7 @@ from scipy.stats import trim_mean
 
 from ssdsim import latency as lat
 from ssdsim._schema import SchemaError
+from ssdsim.calibrate.speed import probe_seconds
 from ssdsim.calibrate.trace_costs import step_records
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
@@ -87,10 +88,15 @@ def pass_speed(profile: Profile, record: dict[str, Any]) -> float | None:
     """A pass's probe over the calibration runs' (1.1: the machine 10% slower than when the
     profile's latency was fitted); None without both probes."""
     ref = profile.provenance.get("speed_probe_s")
-    probe = (record.get("measured") or {}).get("speed_probe")
-    if not ref or not isinstance(probe, dict) or not probe.get("target_forward_s"):
+    probe = probe_seconds((record.get("measured") or {}).get("speed_probe"))
+    return probe / float(ref) if ref and probe else None
+
+
+def _spread(passes: list[float]) -> float | None:
+    """(max - min) / median of a point's passes; None with fewer than two."""
+    if len(passes) < 2:
         return None
-    return float(probe["target_forward_s"]) / float(ref)
+    return (max(passes) - min(passes)) / statistics.median(passes)
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -117,7 +123,7 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         else []
     )
     many = len(passes) >= 2
-    spread = (max(passes) - min(passes)) / statistics.median(passes) if many else None
+    spread = _spread(passes)
     inside = min(passes) <= pred["tokens_per_s"] <= max(passes) if many else None
     pass_errors: dict[str, list[float]] = {}
     for name, values in (("", passes), ("_adjusted", adjusted)):
@@ -147,7 +153,7 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         "speed": statistics.median(speeds) if adjusted else None,
         "adjusted_measured": adj,
         "adjusted_error": pred["tokens_per_s"] / adj - 1.0 if adj else None,
-        "adjusted_spread": (max(adjusted) - min(adjusted)) / adj if len(adjusted) >= 2 else None,
+        "adjusted_spread": _spread(adjusted),
         "hit_rate_error": hit_err,
         "tokens_per_step_error": step_err,
         "spread": spread,
