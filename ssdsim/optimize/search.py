@@ -22,7 +22,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from ssdsim.optimize import seeds as seedpts
-from ssdsim.optimize.objective import Objective, Simulate, simulator_for
+from ssdsim.optimize.objective import Objective, Simulate, simulator_for, worker_id
 from ssdsim.optimize.polish import polish
 from ssdsim.optimize.select import Result, summarize
 from ssdsim.optimize.settings import Settings, search_workload, space_for
@@ -32,6 +32,7 @@ from ssdsim.optimize.storage import (
     fail_stale_trials,
     open_storage,
     open_study,
+    own_new_trials,
     study_name,
 )
 from ssdsim.optimize.theory import allocator
@@ -119,7 +120,7 @@ def prepare(
     name = settings.study or study_name(
         profile.name, workload.name, workload.batch_size, workload.temperature, config
     )
-    study = open_study(open_storage(settings.storage), name, config)
+    study = open_study(own_new_trials(open_storage(settings.storage), worker_id()), name, config)
     fail_stale_trials(study)
     # Seeded per existing trial count: a fresh run is reproducible, a resumed one or a second
     # worker does not replay the first one's draws.

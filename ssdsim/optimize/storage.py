@@ -135,6 +135,30 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def own_new_trials(storage: BaseStorage, worker: str) -> BaseStorage:
+    """Make every trial this process starts carry ``worker`` (``WORKER_ATTR``) from its first
+    write on, so that a kill can never leave a RUNNING trial nobody owns (which
+    ``fail_stale_trials`` could not tell from a live worker's): a new trial is created with the
+    attribute, and a queued one gets it before it is marked RUNNING. Returns the storage."""
+    create, set_state = storage.create_new_trial, storage.set_trial_state_values
+
+    def create_new_trial(study_id: int, template_trial: Any = None) -> int:
+        if template_trial is None:
+            template_trial = optuna.trial.create_trial(
+                state=TrialState.RUNNING, user_attrs={WORKER_ATTR: worker}
+            )
+        return create(study_id, template_trial)
+
+    def set_trial_state_values(trial_id: int, state: TrialState, values: Any = None) -> bool:
+        if state == TrialState.RUNNING:
+            storage.set_trial_user_attr(trial_id, WORKER_ATTR, worker)
+        return set_state(trial_id, state, values)
+
+    storage.create_new_trial = create_new_trial  # type: ignore[method-assign]
+    storage.set_trial_state_values = set_trial_state_values  # type: ignore[method-assign]
+    return storage
+
+
 def fail_stale_trials(study: optuna.Study) -> int:
     """Mark RUNNING trials of dead workers on this host as FAIL (left behind by a kill); returns how many.
 

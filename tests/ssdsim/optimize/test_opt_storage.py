@@ -15,7 +15,13 @@ from optuna.trial import TrialState
 
 from ssdsim import SchemaError
 from ssdsim.optimize.polish import CHUNK
-from ssdsim.optimize.storage import fail_stale_trials, open_storage, open_study, study_name
+from ssdsim.optimize.storage import (
+    fail_stale_trials,
+    open_storage,
+    open_study,
+    own_new_trials,
+    study_name,
+)
 
 PROFILE = "paper-llama70b-h100"
 ROOT = Path(__file__).resolve().parents[3]
@@ -134,3 +140,23 @@ def test_study_config_mismatch_is_refused(tmp_path):
     with pytest.raises(SchemaError, match="differs in: seed"):
         open_study(storage, "x", {"profile": "a", "seed": 1})
     assert study_name("p", "w", 4, 0.7, {"a": 1}) != study_name("p", "w", 4, 0.7, {"a": 2})
+
+
+def test_a_trial_is_owned_from_its_first_write(tmp_path):
+    """A worker killed right after starting a trial (before its objective ran) leaves a trial
+    that names it, new or taken from the queue, so a resumed study fails it."""
+    import socket
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    worker = f"{socket.gethostname()}:{int(dead.stdout)}"
+    storage = own_new_trials(open_storage(str(tmp_path / "j.journal")), worker)
+    study = open_study(storage, "s", {"a": 1})
+    study.enqueue_trial({"x": 0.5})
+    queued, new = study.ask(), study.ask()  # the first comes from the queue
+    for t in study.get_trials(deepcopy=False):
+        assert t.state == TrialState.RUNNING and t.user_attrs["worker"] == worker
+    assert {queued.number, new.number} == {0, 1}
+    assert fail_stale_trials(study) == 2
+    assert not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
