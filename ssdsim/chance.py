@@ -65,6 +65,7 @@ class ChanceAt:
     run_alpha_jit: tuple[float, ...] = ()
     run_alpha_rank: tuple[float, ...] = ()
     alpha_fast_rank: tuple[float, ...] = ()
+    run_spread: tuple[float, ...] = ()
 
     def run_alpha_for(self, proposer: str) -> tuple[float, ...]:
         """Acceptance by run length (``ChancePoint.run_alpha_sd``) of ``sd``, ``hit`` or ``jit``
@@ -106,6 +107,12 @@ def spread_alpha(alpha: Sequence[float], k: int, r: float) -> tuple[float, ...]:
     """Acceptance per position of a sequence whose rejection chances are r times the pooled."""
     rates = position_rates(alpha, k)
     return tuple(float(max(0.0, 1.0 - (1.0 - a) * r)) for a in rates)
+
+
+def odds_alpha(alpha: Sequence[float], r: float) -> tuple[float, ...]:
+    """Acceptance rates of a sequence whose odds of rejection are r times the given rates'
+    (``ChancePoint.run_spread``): reject q -> q r / (1 - q + q r)."""
+    return tuple(float(a / (a + (1.0 - a) * r)) if a + (1.0 - a) * r > 0 else 0.0 for a in alpha)
 
 
 def accept_cdf(alpha: Sequence[float], k: int) -> np.ndarray:
@@ -365,6 +372,7 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         seq_spread=p.seq_spread if p is not None else (),
         coverage_fast=p.coverage_fast if p is not None and source == "point" else None,
         seq_spread_fast=p.seq_spread_fast if p is not None else (),
+        run_spread=p.run_spread if p is not None else (),
         alpha_fast_rank=_scale_alpha(fast_rank, rel["alpha_fast"]) if fast_rank else (),
         **{
             n: _scale_alpha(getattr(p, n), rel["alpha"]) if p is not None else ()

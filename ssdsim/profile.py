@@ -269,6 +269,12 @@ class ChancePoint:
     the target departs most from the draft, often to repeat its context, which the n-gram
     speculator copies (loop 7's validation traces at T = 0: 0.48 after ranks 2-3, 0.71 after
     4-7, 0.93 after 8-15). Empty: ``alpha_fast`` for every rank.
+    run_spread: how sequences differ under the run model: per measured sequence a multiplier r
+    on its odds of rejection, fitted jointly with the run tables, which then hold a typical
+    sequence's rates (r = 1): where the table says a, a sequence with multiplier r accepts
+    with a / (a + (1 - a) r), in the run tables and ``run_alpha_rank`` alike. The simulator
+    gives each sequence one of them. Empty: every sequence follows the run tables as they are
+    (``seq_spread`` applies only without run tables).
     """
 
     temperature: float
@@ -286,6 +292,7 @@ class ChancePoint:
     run_alpha_jit: tuple[float, ...] = ()
     run_alpha_rank: tuple[float, ...] = ()
     alpha_fast_rank: tuple[float, ...] = ()
+    run_spread: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
@@ -307,7 +314,7 @@ class ChancePoint:
                 self, "coverage_fast", Coverage.from_dict(self.coverage_fast, f"{o}.coverage_fast")
             )
         check_int(o, "samples", self.samples, 0)
-        for name in ("seq_spread", "seq_spread_fast"):
+        for name in ("seq_spread", "seq_spread_fast", "run_spread"):
             spread = getattr(self, name)
             if not isinstance(spread, (list, tuple)):
                 raise fail(o, name, spread, "a list of numbers > 0")

@@ -195,6 +195,148 @@ def fit_seq_spread(
     return tuple(sorted(round(float(x), 4) for x in np.maximum(out, 0.01)))
 
 
+LOGIT_BOUND = 9.0  # |log-odds| cap: a cell or sequence that never (or always) rejected
+
+
+def _logit_fit(
+    n: np.ndarray, bad: np.ndarray, offset: np.ndarray, axis: int, steps: int = 25
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-likelihood log-odds per row (axis 1) or column (axis 0) of rejections ``bad``
+    out of ``n``, given every entry's known ``offset`` (logistic fixed effects, Newton with
+    |value| capped at ``LOGIT_BOUND``), and each one's sampling variance (inverse Fisher
+    information)."""
+    width = n.shape[0] if axis == 1 else n.shape[1]
+    x = np.zeros(width)
+    info = np.zeros(width)
+    for _ in range(steps):
+        eta = offset + (x[:, None] if axis == 1 else x[None, :])
+        p = 1.0 / (1.0 + np.exp(-eta))
+        grad = (bad - n * p).sum(axis=axis)
+        info = (n * p * (1.0 - p)).sum(axis=axis)
+        x = np.clip(x + grad / np.maximum(info, 1e-9), -LOGIT_BOUND, LOGIT_BOUND)
+    return x, np.where(info > 1e-9, 1.0 / np.maximum(info, 1e-9), np.inf)
+
+
+@dataclass(frozen=True)
+class RunSpread:
+    """Run tables fitted jointly with a per-sequence multiplier (``ChancePoint.run_spread``)."""
+
+    tables: dict[str, tuple[float, ...]]
+    rank: tuple[float, ...]
+    spread: tuple[float, ...]
+
+
+def fit_run_spread(
+    tally: Tally,
+    tables: dict[str, tuple[float, ...]],
+    rank: tuple[float, ...],
+    min_reached: int = 10,
+    rounds: int = 30,
+) -> RunSpread:
+    """Run tables and rank table (``Tally.run_tables``, ``run_alpha_rank("draft")``, cells as
+    pooled there) refitted as a typical sequence's rates, jointly with each sequence's
+    multiplier r on its odds of rejection: odds(reject in cell c) = odds_c r_s.
+
+    Run tables alone carry a sequence's recent past but not what its prompt is like: loop 11's
+    SD k = 8 validation runs (12 prompts, T = 0) accepted 1.5 to 6.3 tokens per step by
+    sequence, the run tables simulated 2.5 to 4.6. A logistic model with a fixed effect per
+    cell and per sequence, fitted by alternating Newton steps (geometric mean r = 1); each
+    log r shrunk toward 0 by its own sampling variance against the spread between sequences
+    (empirical Bayes, so that alike sequences get no spread from noise). The spread keeps the
+    r of sequences with at least ``min_reached`` run proposals. The rank cells are refitted
+    with the final r (they count first proposals that the run cells also hold). No spread
+    between sequences: the tables unchanged and an empty spread.
+    """
+    width = max((len(t) for t in tables.values()), default=0)
+    if not tables or len(tally.per_seq_run) < 2:
+        return RunSpread(tables, rank, ())
+
+    def run_cell(key: tuple[str, int]) -> tuple[str, int] | None:
+        kind, at = key
+        if kind == "rank":
+            return None
+        if at == 0 or width == 1:
+            return (kind, 0) if kind in tables else None
+        return ("run", min(at, width - 1))
+
+    cells = sorted({run_cell(c) for seq in tally.per_seq_run.values() for c in seq} - {None})
+    column = {c: i for i, c in enumerate(cells)}
+    seqs = list(tally.per_seq_run.values())
+    n = np.zeros((len(seqs), len(cells)))
+    bad = np.zeros_like(n)
+    for s, counts in enumerate(seqs):
+        for key, (reached, passed) in counts.items():
+            if (c := run_cell(key)) is not None:
+                n[s, column[c]] += reached
+                bad[s, column[c]] += reached - passed
+    keep = n.sum(axis=1) > 0
+    n, bad = n[keep], bad[keep]
+    known = n.sum(axis=1) >= min_reached
+    if known.sum() < 2:
+        return RunSpread(tables, rank, ())
+    # one rejection and one pass at the pooled odds per sequence keep a sequence that never
+    # (or always) rejected finite, with a finite variance
+    pooled = float(np.log(bad.sum() / max(n.sum() - bad.sum(), 1.0)))
+    n_seq = np.hstack([n, np.full((len(n), 1), 2.0)])
+    bad_seq = np.hstack([bad, np.ones((len(n), 1))])
+    log_r = np.zeros(len(n))
+    for _ in range(rounds):
+        cell_odds, _ = _logit_fit(n, bad, np.broadcast_to(log_r[:, None], n.shape), axis=0)
+        offset = np.broadcast_to(np.append(cell_odds, pooled)[None, :], n_seq.shape)
+        raw, var = _logit_fit(n_seq, bad_seq, offset, axis=1)
+        mean = float(raw[known].mean())
+        between = max(0.0, float(raw[known].var()) - float(np.mean(var[known])))
+        log_r = between / (between + var) * (raw - mean) if between > 0 else np.zeros(len(n))
+        log_r -= log_r[known].mean()
+    if np.allclose(log_r, 0.0):
+        return RunSpread(tables, rank, ())
+    cell_odds, _ = _logit_fit(n, bad, np.broadcast_to(log_r[:, None], n.shape), axis=0)
+    rate = {c: float(1.0 / (1.0 + np.exp(cell_odds[column[c]]))) for c in cells}
+    new_tables = {
+        kind: tuple(
+            rate.get((kind, 0) if at == 0 or width == 1 else ("run", min(at, width - 1)), a)
+            for at, a in enumerate(table)
+        )
+        for kind, table in tables.items()
+    }
+    r = np.exp(log_r[known])
+    spread = tuple(sorted(round(float(x), 4) for x in r))
+    return RunSpread(new_tables, _rank_with_spread(tally, rank, log_r, keep), spread)
+
+
+def _rank_with_spread(
+    tally: Tally,
+    rank: tuple[float, ...],
+    log_r: np.ndarray,
+    keep: np.ndarray,
+    min_reached: int = 100,
+) -> tuple[float, ...]:
+    """The draft rank table refitted given the sequences' log multipliers, its buckets pooled
+    as ``Tally.run_alpha_rank`` pooled them (with the same ``min_reached``): those before the
+    first well-counted bucket with it, those from the last entry on together."""
+    if not rank:
+        return rank
+    reached = tally.rank_reached["draft"]
+    first = next((i for i, x in enumerate(reached) if x >= min_reached), 0)
+
+    def cell(bucket: int) -> int:
+        return min(max(bucket, first), len(rank) - 1)
+
+    seqs = [counts for counts, k in zip(tally.per_seq_run.values(), keep, strict=True) if k]
+    n = np.zeros((len(seqs), len(rank)))
+    bad = np.zeros_like(n)
+    for s, counts in enumerate(seqs):
+        for (kind, at), (was_reached, passed) in counts.items():
+            if kind == "rank":
+                n[s, cell(at)] += was_reached
+                bad[s, cell(at)] += was_reached - passed
+    odds, _ = _logit_fit(n, bad, np.broadcast_to(log_r[:, None], n.shape), axis=0)
+    return tuple(
+        float(1.0 / (1.0 + np.exp(odds[cell(i)]))) if n[:, cell(i)].sum() > 0 else a
+        for i, a in enumerate(rank)
+    )
+
+
 def fit_point(
     tally: Tally, temperature: float, rescale: float, depth: int = 32, min_samples: int = 30
 ) -> PointFit | None:
@@ -204,6 +346,7 @@ def fit_point(
         return None
     fast = tally.alpha("fast")
     cov = fit_coverage(tally, depth, min_samples)
+    runs = fit_run_spread(tally, tally.run_tables(), tally.run_alpha_rank("draft") or ())
     point = ChancePoint(
         temperature=temperature,
         rescale=rescale,
@@ -215,8 +358,9 @@ def fit_point(
         seq_spread=fit_seq_spread(alpha, tally.per_seq),
         coverage_fast=fit_fast_coverage(tally, depth, min_samples),
         seq_spread_fast=fit_seq_spread(fast, tally.per_seq_fast) if fast else (),
-        **{f"run_alpha_{kind}": table for kind, table in tally.run_tables().items()},
-        run_alpha_rank=tally.run_alpha_rank("draft") or (),
+        **{f"run_alpha_{kind}": table for kind, table in runs.tables.items()},
+        run_alpha_rank=runs.rank,
+        run_spread=runs.spread,
         alpha_fast_rank=tally.run_alpha_rank("fast") or (),
     )
     if cov is None:

@@ -81,6 +81,10 @@ def format_report(cal: Calibration) -> str:
                     else ""
                 )
                 lines.append(f"  sequences differ ({kind} proposals): {_spread(spread)}{unused}")
+        if p.run_spread:
+            lines.append(
+                f"  sequences differ under the run tables (on the odds): {_spread(p.run_spread)}"
+            )
         if f.reject_law is not None:
             betas = " ".join(f"{b:.3f}" for b in f.reject_law.betas)
             lines.append(

@@ -73,6 +73,12 @@ class Tally:
     rank_passed: dict[str, list[int]] = field(
         default_factory=lambda: {g: [0] * RANK_BUCKETS for g in RANK_GROUPS}
     )
+    # per (trace, sequence): its draft proposals' counts by cell (``Tally.add_run``'s
+    # (kind, run) and ``add_rank``'s ("rank", bucket) of draft rows), for the joint fit of run
+    # tables and per-sequence spread (``ssdsim.calibrate.chance_fit.fit_run_spread``)
+    per_seq_run: dict[tuple[str, int], dict[tuple[str, int], list[int]]] = field(
+        default_factory=dict
+    )
 
     def add(
         self,
@@ -99,20 +105,33 @@ class Tally:
         else:
             self.bonus_ranks[kind].append(rank)
 
-    def add_run(self, kind: str, run: int, accepted_len: int, proposed: int) -> None:
-        """Count one step's proposals by run length (its first proposal followed ``run``)."""
+    def add_run(
+        self, kind: str, run: int, accepted_len: int, proposed: int, seq: tuple[str, int] = ("", 0)
+    ) -> None:
+        """Count one step's proposals by run length (its first proposal followed ``run``), also
+        under sequence ``seq`` (trace, sequence id)."""
         reached, passed = self.run_reached[kind], self.run_passed[kind]
+        cells = self.per_seq_run.setdefault(seq, {})
         for i in range(min(accepted_len + 1, proposed)):
             at = min(run + i, RUN_MAX - 1)
             reached[at] += 1
             passed[at] += int(accepted_len > i)
+            cell = cells.setdefault((kind, 0) if at == 0 else ("run", at), [0, 0])
+            cell[0] += 1
+            cell[1] += int(accepted_len > i)
 
-    def add_rank(self, group: str, rank: int, accepted_len: int) -> None:
+    def add_rank(
+        self, group: str, rank: int, accepted_len: int, seq: tuple[str, int] = ("", 0)
+    ) -> None:
         """Count one first proposal of a ``group`` row (``draft`` or ``fast``) after a bonus of
-        ``rank`` (0: beyond the recorded depth)."""
+        ``rank`` (0: beyond the recorded depth); a draft row's also under sequence ``seq``."""
         at = rank_bucket(rank, RANK_BUCKETS)
         self.rank_reached[group][at] += 1
         self.rank_passed[group][at] += int(accepted_len > 0)
+        if group == "draft":
+            cell = self.per_seq_run.setdefault(seq, {}).setdefault(("rank", at), [0, 0])
+            cell[0] += 1
+            cell[1] += int(accepted_len > 0)
 
     def run_alpha_rank(self, group: str, min_reached: int = 100) -> tuple[float, ...] | None:
         """Acceptance of an SSD row's first proposal (``draft`` or ``fast`` rows) by the bucket
@@ -259,15 +278,19 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
         ranks: dict[int, int | None] = {}  # the bonus rank before the next row (SSD)
         for step in trace.steps:
             for o in step.seqs:
+                seq = (path, o.seq)
                 kind = kind_of(mode, o)
                 if kind is not None:  # missing fast proposals count as rejections (k positions)
                     tally.add(kind, o, ranked, k if kind == "fast" else None, path)
                 run = runs.get(o.seq)
                 if kind in ("hit", "jit") and run is not None:
-                    tally.add_run("sd" if mode == "sd" else kind, run, o.accepted_len, o.proposed)
+                    tally.add_run(
+                        "sd" if mode == "sd" else kind, run, o.accepted_len, o.proposed, seq
+                    )
                 rank = ranks.get(o.seq)
                 if rank is not None and kind in KINDS:
-                    tally.add_rank("fast" if kind == "fast" else "draft", rank, o.accepted_len)
+                    group = "fast" if kind == "fast" else "draft"
+                    tally.add_rank(group, rank, o.accepted_len, seq)
                 runs[o.seq] = next_run(run, o, kind, ranked)
                 ends_run = kind == "fast" or (kind in ("hit", "jit") and runs[o.seq] == 0)
                 ranks[o.seq] = (

@@ -8,8 +8,9 @@ hit, v < c_A(F_A), and (when tracing) the bonus rank. Uniforms are drawn in fixe
 per slot, so step t of slot s always uses the same numbers whatever the policy (common random
 numbers).
 
-Sequences may differ (``ChancePoint.seq_spread``): each then has its own acceptance CDFs
-(``Plan.cdfs``), still inverted with the same uniforms.
+Sequences may differ (``ChancePoint.seq_spread``; under the run model ``run_spread``): each
+then has its own acceptance CDFs (``Plan.cdfs``, ``Plan.run_seq``), still inverted with the
+same uniforms.
 
 SSD state per sequence: whether its current request hit. Step 0 of a batch always misses (the
 cache is empty after prefill). A hit row's proposals follow ``alpha`` and its next tree uses
@@ -178,6 +179,8 @@ def _run_chunk(
         t.tolist() if t is not None else None for t in tables
     )
     for s in range(n):
+        if plan.run_seq is not None:
+            first, miss, by_rank = plan.run_seq[int(seq_ids[s])]
         rows = (first, miss, pos[s].tolist(), by_rank, fast_rank, bounds, bounds_miss)
         us, vs, slot = u[:, s].tolist(), v[:, s].tolist(), slots[s]
         for t in range(steps):

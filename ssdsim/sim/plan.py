@@ -8,6 +8,7 @@ another batch's draws (common random numbers across policies).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,7 @@ from ssdsim.chance import (
     chance_at,
     coverage_for,
     hit_thresholds,
+    odds_alpha,
     rank_bucket_edges,
     run_accept_cdfs,
     spread_alpha,
@@ -27,7 +29,7 @@ from ssdsim.policy import Policy
 from ssdsim.profile import Profile
 from ssdsim.workload import Workload, prompt_lengths
 
-STREAMS = {"lengths": 0, "accept": 1, "rank": 2, "spread": 3}
+STREAMS = {"lengths": 0, "accept": 1, "rank": 2, "spread": 3, "run_spread": 4}
 
 
 def stream(seed: int, component: str, *key: int) -> np.random.Generator:
@@ -57,6 +59,10 @@ class Plan:
         in rank bucket b = 0..R-1 (``ChanceAt.run_alpha_rank``: the first proposal's rate, then
         the run table's; deeper buckets use the last), or None (the kinds' run-0 rows serve
         every rank).
+    run_seq: per sequence, its draft rows' tables under the run model moved by its multiplier
+        (``ChanceAt.run_spread``, dealt out by stream ``run_spread``): (run_hit, run_miss,
+        run_rank) as nested lists (None where the shared one is None), or None when the
+        chance has no run spread (every sequence uses the shared tables).
     fast_rank: the same for a fast fallback's row (``ChanceAt.alpha_fast_rank``, then
         ``alpha_fast``), or None (``cdf_miss`` per sequence).
     rank_bounds/rank_bounds_miss: (k+1, E) c_j at the buckets' last ranks (1, 3, 7, ..) after
@@ -87,6 +93,7 @@ class Plan:
     fast_rank: np.ndarray | None = None
     rank_bounds: np.ndarray | None = None
     rank_bounds_miss: np.ndarray | None = None
+    run_seq: tuple[tuple[list | None, ...], ...] | None = None
 
     def cdfs(self, seq_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(slots, k+1) P(A <= j) after a hit and on a missed row, per sequence of a batch."""
@@ -195,6 +202,33 @@ def _run_cdfs(
     return run_accept_cdfs(first, k), (run_accept_cdfs(miss, k) if miss else None)
 
 
+def _run_seq(
+    at: ChanceAt, policy: Policy, miss_kind: str, n: int, seed: int
+) -> tuple[tuple[list | None, ...], ...] | None:
+    """Each sequence's (run_hit, run_miss, run_rank) with its run-spread multiplier applied to
+    every draft table (``ChanceAt.run_spread``); None without a spread or run tables."""
+    if not at.run_spread or at.run_alpha_for("hit") == ():
+        return None
+    rs = deal_spread(at.run_spread, n, stream(seed, "run_spread"))
+    fields = ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit", "run_alpha_rank")
+    cache: dict[float, tuple[list | None, ...]] = {}
+    out = []
+    for r in rs.tolist():
+        if r not in cache:
+            moved = dataclasses.replace(
+                at,
+                **{f: odds_alpha(getattr(at, f), r) for f in fields},
+                run_spread=(),
+            )
+            first, miss = _run_cdfs(moved, policy, miss_kind)
+            by_rank = (
+                _rank_tables(moved, policy, miss_kind)["run_rank"] if first is not None else None
+            )
+            cache[r] = tuple(t.tolist() if t is not None else None for t in (first, miss, by_rank))
+        out.append(cache[r])
+    return tuple(out)
+
+
 def _rank_tables(at: ChanceAt, policy: Policy, miss_kind: str) -> dict[str, np.ndarray | None]:
     """``Plan``'s run_rank, fast_rank and rank bounds (None where the chance has no table)."""
     draft, fast, shared = at.run_alpha_rank, at.alpha_fast_rank, at.run_alpha_for("hit")
@@ -249,6 +283,7 @@ def make_plan(
     spread = _spread_cdfs(at, policy, miss_kind, rs)
     runs = _run_cdfs(at, policy, miss_kind)
     ranked = _rank_tables(at, policy, miss_kind) if runs[0] is not None else {}
+    run_seq = _run_seq(at, policy, miss_kind, len(outputs), seed) if runs[0] is not None else None
     return Plan(
         profile=profile,
         policy=policy,
@@ -269,6 +304,7 @@ def make_plan(
         run_miss=runs[1],
         bonus_run=float(coverage_for(at, "hit", k, k, 1)) if runs[0] is not None else 0.0,
         **ranked,
+        run_seq=run_seq,
         thr_hit_cut=np.array(
             [float(coverage_for(at, "hit", k, k, f)) for f in policy.fan_out] if ssd else []
         ),
