@@ -272,7 +272,7 @@ def fit_run_spread(
     keep = n.sum(axis=1) > 0
     n, bad = n[keep], bad[keep]
     known = n.sum(axis=1) >= min_reached
-    if known.sum() < 2:
+    if known.sum() < 2 or not 0 < bad.sum() < n.sum():  # too few, or nothing to tell apart
         return RunSpread(tables, rank, ())
     # one rejection and one pass at the pooled odds per sequence keep a sequence that never
     # (or always) rejected finite, with a finite variance
