@@ -293,10 +293,7 @@ def fit_run_spread(
     cell_odds, _ = _logit_fit(n, bad, np.broadcast_to(log_r[:, None], n.shape), axis=0)
     rate = {c: float(1.0 / (1.0 + np.exp(cell_odds[column[c]]))) for c in cells}
     new_tables = {
-        kind: tuple(
-            rate.get((kind, 0) if at == 0 or width == 1 else ("run", min(at, width - 1)), a)
-            for at, a in enumerate(table)
-        )
+        kind: tuple(rate.get(run_cell((kind, at)), a) for at, a in enumerate(table))
         for kind, table in tables.items()
     }
     r = np.exp(log_r[known])

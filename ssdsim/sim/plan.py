@@ -26,7 +26,7 @@ from ssdsim.chance import (
     spread_alpha,
 )
 from ssdsim.policy import Policy
-from ssdsim.profile import Profile
+from ssdsim.profile import RUN_ALPHA_FIELDS, Profile
 from ssdsim.workload import Workload, prompt_lengths
 
 STREAMS = {"lengths": 0, "accept": 1, "rank": 2, "spread": 3, "run_spread": 4}
@@ -206,18 +206,18 @@ def _run_seq(
     at: ChanceAt, policy: Policy, miss_kind: str, n: int, seed: int
 ) -> tuple[tuple[list | None, ...], ...] | None:
     """Each sequence's (run_hit, run_miss, run_rank) with its run-spread multiplier applied to
-    every draft table (``ChanceAt.run_spread``); None without a spread or run tables."""
-    if not at.run_spread or at.run_alpha_for("hit") == ():
+    every draft table (``ChanceAt.run_spread``); None without a spread. Called only where the
+    chance has run tables."""
+    if not at.run_spread:
         return None
     rs = deal_spread(at.run_spread, n, stream(seed, "run_spread"))
-    fields = ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit", "run_alpha_rank")
     cache: dict[float, tuple[list | None, ...]] = {}
     out = []
     for r in rs.tolist():
         if r not in cache:
             moved = dataclasses.replace(
                 at,
-                **{f: odds_alpha(getattr(at, f), r) for f in fields},
+                **{f: odds_alpha(getattr(at, f), r) for f in RUN_ALPHA_FIELDS},
                 run_spread=(),
             )
             first, miss = _run_cdfs(moved, policy, miss_kind)
