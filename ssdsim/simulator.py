@@ -66,10 +66,10 @@ def simulate(
     t0 = 0.0
     for b, seq_ids in enumerate(plan.batches()):
         out = sample_batch(plan, b, seq_ids)
-        costs = step_costs(plan, out)
+        costs = step_costs(plan, out, b)
         if plan.mode == "ssd" and profile.doorbell:  # hits carry the depth the trees reached
             out = sample_batch(plan, b, seq_ids, costs.depth)
-            costs = step_costs(plan, out)
+            costs = step_costs(plan, out, b)
         tl = ENGINES[engine](plan.mode, costs, t0)
         recorder.add_batch(out, costs, tl)
         t0 = tl.end[-1]

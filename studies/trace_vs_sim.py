@@ -6,7 +6,8 @@
 For each executor trace: simulate its policy on the workload its header records (one seed),
 then print, measured against simulated, the mean step, verification, drafting, wait and link
 times of full-batch steps, the pre-speculation time, tokens per row (all, on hits, on misses),
-the hit rate, tokens/s per sequence and the number of full-batch steps. Where a validation
+the hit rate, a hit row's proposals (the tree depth it reached) and accepted
+length, tokens/s per sequence and the number of full-batch steps. Where a validation
 point misses, this says which part does. Never imports torch or the executor.
 """
 
@@ -65,6 +66,8 @@ def parts(trace: Trace) -> dict[str, float]:
         "hit_rate": len(hits) / len(rows) if rows else NAN,
         "tokens_on_hit": _mean(hits),
         "tokens_on_miss": _mean(misses),
+        "proposed_on_hit": _mean([o.proposed for o in rows if o.cache_hit]),
+        "accepted_on_hit": _mean([o.accepted_len for o in rows if o.cache_hit]),
         "tokens_per_s": trace.summary.tokens_per_s if trace.summary else NAN,
         "full_steps": float(len(full)),
     }

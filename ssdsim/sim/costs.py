@@ -13,7 +13,7 @@ import numpy as np
 
 from ssdsim import latency as lat
 from ssdsim.sim.outcomes import BatchOutcomes
-from ssdsim.sim.plan import Plan
+from ssdsim.sim.plan import Plan, stream
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,9 @@ def _mean_context(ctx: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
     return n, (ctx * mask).sum(axis=1) / np.maximum(n, 1)
 
 
-def step_costs(plan: Plan, out: BatchOutcomes) -> StepCosts:
-    """The costs of each step of one batch under the plan's mode."""
+def step_costs(plan: Plan, out: BatchOutcomes, batch_index: int = 0) -> StepCosts:
+    """The costs of each step of one batch (``batch_index``: its phase stream) under the plan's
+    mode."""
     prof, k = plan.profile, plan.policy.k
     n, ctx = _mean_context(out.context, out.active)
     if prof.static_batch_rows:  # finished rows stay in the forwards until the batch ends
@@ -69,8 +70,9 @@ def step_costs(plan: Plan, out: BatchOutcomes) -> StepCosts:
     prespec = glue + tree
     if prof.doorbell:  # the next request is sent when this step's verification ends
         window = link_resp + np.asarray(fast) + np.asarray(verify)
-        depth = lat.doorbell_depth(glue, tree / k, window, k)
-        prespec = glue + tree * depth / k
+        phase = stream(plan.seed, "phase", batch_index).random(len(n))
+        depth = lat.doorbell_depth(glue, tree / k, window, k, phase)
+        prespec = lat.doorbell_busy_s(glue, tree / k, window, k, phase)
     return StepCosts(
         verify=verify,
         draft=np.asarray(jit, dtype=float).tolist(),

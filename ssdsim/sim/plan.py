@@ -29,7 +29,7 @@ from ssdsim.policy import Policy
 from ssdsim.profile import RUN_ALPHA_FIELDS, Profile
 from ssdsim.workload import Workload, prompt_lengths
 
-STREAMS = {"lengths": 0, "accept": 1, "rank": 2, "spread": 3, "run_spread": 4}
+STREAMS = {"lengths": 0, "accept": 1, "rank": 2, "spread": 3, "run_spread": 4, "phase": 5}
 
 
 def stream(seed: int, component: str, *key: int) -> np.random.Generator:

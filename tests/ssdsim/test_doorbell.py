@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from ssdsim import ForwardLatency, Workload, read_trace, uniform_ssd
-from ssdsim.latency import doorbell_depth
+from ssdsim.latency import doorbell_busy_s, doorbell_depth
 from ssdsim.simulator import simulate
 
 WL = Workload(batch_size=2, output_len_tokens=(60, 80), num_prompts=4)
@@ -17,6 +18,23 @@ def test_depth_counts_the_tree_steps_started_before_the_request():
     # glue 1 s, tree steps of 2 s: steps start at 1, 3, 5, 7 (k=4); the request is sent at window
     windows = [0.5, 1.0, 2.9, 3.0, 3.1, 6.0, 100.0]
     assert doorbell_depth(1.0, 2.0, windows, 4).tolist() == [1, 1, 1, 1, 2, 3, 4]
+
+
+def test_the_request_waits_a_random_phase_of_the_step_in_progress():
+    # glue 1 s, steps of 2 s, k=4: the tree runs from 1 to 9 s; a request at 4 s lands in step 2
+    phase = np.array([0.0, 0.25, 0.999])
+    assert doorbell_busy_s(1.0, 2.0, 4.0, 4, phase).tolist() == pytest.approx([4.0, 4.5, 5.998])
+    # at least the glue and one step, at most the whole tree
+    assert doorbell_busy_s(1.0, 2.0, [0.5, 100.0], 4, [0.5, 0.5]).tolist() == [3.0, 9.0]
+    # over uniform phases the wait after the request averages half a step
+    u = np.random.default_rng(0).random(20000)
+    assert np.mean(doorbell_busy_s(1.0, 2.0, 4.0, 4, u) - 4.0) == pytest.approx(1.0, abs=0.03)
+    # the depth holds as many steps as that time, rounded: 2.87 steps of room give 3 or 4, 3.37
+    # on average (mean costs: 3 every time)
+    depth = doorbell_depth(1.0, 2.0, 1.0 + 2 * 2.87, 4, u)
+    assert set(depth.tolist()) == {3, 4} and depth.mean() == pytest.approx(3.37, abs=0.02)
+    busy = doorbell_busy_s(1.0, 2.0, 1.0 + 2 * 2.87, 4, u)
+    assert np.mean(busy - 1.0) == pytest.approx(2.0 * depth.mean(), rel=0.01)
 
 
 def _slow_tree(toy):
