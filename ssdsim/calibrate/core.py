@@ -24,8 +24,7 @@ from ssdsim.calibrate.latency_fit import FormulaFit, OverheadFit, fit_forward
 from ssdsim.calibrate.speed import at_reference_speed, probe_s, speed_reference
 from ssdsim.calibrate.ssd_costs import SsdCosts, fit_ssd_costs
 from ssdsim.calibrate.tally import tally_traces
-from ssdsim.calibrate.trace_costs import TraceCosts, fit_trace_costs
-from ssdsim.calibrate.trace_costs import scaled as scaled_latency
+from ssdsim.calibrate.trace_costs import TraceCosts, fit_trace_costs, scaled_by_cells
 from ssdsim.profile import Chance, LatencyMeasurements, Profile, load_profile
 from ssdsim.trace import Trace, read_trace
 
@@ -153,8 +152,8 @@ def calibrate(
         sd_draft_scales=scaled.sd_draft_scales,
     )
     cal.ssd = fit_ssd_costs(dataclasses.replace(base, **changes), traces)
-    if cal.ssd.tree_scale is not None and scaled.draft_tree is not None:
-        changes["draft_tree"] = scaled_latency(scaled.draft_tree, cal.ssd.tree_scale)
+    if cal.ssd.tree_scales and scaled.draft_tree is not None:
+        changes["draft_tree"] = scaled_by_cells(scaled.draft_tree, cal.ssd.tree_scales)
     if cal.ssd.sampling_scale is not None:
         changes["draft_sampling_scale"] = cal.ssd.sampling_scale
     if cal.ssd.jit_scale is not None:

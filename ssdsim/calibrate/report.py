@@ -124,8 +124,9 @@ def format_report(cal: Calibration) -> str:
         def _x(v: float | None) -> str:
             return f"x{v:.3f}" if v is not None else "- (no traces to fit it)"
 
+        trees = ", ".join(f"B={b} M={m} x{v:.3f}" for (b, m), v in cal.ssd.tree_scales.items())
         lines.append(
-            f"SSD draft tree time scale {_x(cal.ssd.tree_scale)}; jit decoding "
+            f"SSD draft tree time scales {trees or '- (no traces to fit them)'}; jit decoding "
             f"{_x(cal.ssd.jit_scale)} the draft chain; at T > 0: draft chains "
             f"{_x(cal.ssd.sampling_scale)}, tree sampling "
             + (

@@ -14,8 +14,9 @@ the executor's SSD traces, after the forwards were scaled (``trace_costs``):
   step is fitted on greedy traces only (when there are any);
 - jit scale (``Profile.jit_scale``): jit decoding's measured seconds over the modelled draft
   chain of the missed rows, over greedy SSD jit traces;
-- draft tree scale (multiplies ``Profile.draft_tree``): per greedy SSD trace, the run summary's
-  mean glue + tree seconds per pre-speculation over the model's at the mean depth reached.
+- draft tree scales (multiply ``Profile.draft_tree`` by batch and branches per sequence): per
+  greedy SSD trace, the run summary's mean glue + tree seconds per pre-speculation over the
+  model's at the mean depth reached; the median per (B, M).
 - sampling scales, the draft's time at T > 0 over T = 0: ``Profile.draft_sampling_scale`` from
   SD's drafting per step (same B and k); ``Profile.tree_sample_row_s``, seconds per branch row
   and tree step, from SSD's tree time per step at T > 0 beyond the greedy model's.
@@ -34,7 +35,7 @@ import numpy as np
 
 from ssdsim import latency as lat
 from ssdsim.calibrate.latency_fit import OverheadFit, fit_overhead
-from ssdsim.calibrate.trace_costs import _prompt_lens, scaled
+from ssdsim.calibrate.trace_costs import _prompt_lens, scaled_by_cells
 from ssdsim.profile import Profile
 from ssdsim.trace import StepRecord, Trace
 
@@ -44,7 +45,7 @@ class SsdCosts:
     """What the SSD traces say (None: no trace to say it)."""
 
     overhead: OverheadFit | None
-    tree_scale: float | None
+    tree_scales: dict[tuple[int, int], float]
     sampling_scale: float | None
     tree_sample_row_s: float | None
     jit_scale: float | None = None
@@ -120,19 +121,26 @@ def prespec_ratio(profile: Profile, trace: Trace) -> tuple[float, float] | None:
     return glue + tree, float(g + t * depth / k)
 
 
-def fit_tree_scale(profile: Profile, traces: list[Trace]) -> float | None:
-    """Median over greedy SSD traces of the tree's measured / modelled seconds (glue as modelled)."""
-    ratios = []
+def fit_tree_scales(profile: Profile, traces: list[Trace]) -> dict[tuple[int, int], float]:
+    """Per (batch, branches per sequence M) of the greedy SSD traces: the median of their
+    trees' measured / modelled seconds (glue as modelled).
+
+    One scale for every tree shape priced a one-branch tree (k = 8) at twice its measured
+    seconds while trees of 9-27 branches fit within about 20% (loop 13's first calibration
+    pass: 4.1 against 2.8 ms a pre-speculation at B=1): the profile's tree grid, timed alone,
+    is too coarse at one row. ``trace_costs.scaled_by_cells`` spreads these over the grid."""
+    ratios: dict[tuple[int, int], list[float]] = defaultdict(list)
     for t in traces:
         r = prespec_ratio(profile, t) if _temperature(t) == 0 else None
         if r is None:
             continue
         pol = t.header.policy
         k, batch = int(pol["k"]), int(t.header.workload.get("batch_size", 1))
-        glue, _ = lat.prespec_parts_s(profile, batch, k, sum(pol["fan_out"]), _mean_context(t))
+        budget = sum(pol["fan_out"])
+        glue, _ = lat.prespec_parts_s(profile, batch, k, budget, _mean_context(t))
         if r[1] > glue:
-            ratios.append((r[0] - glue) / (r[1] - glue))
-    return float(np.median(ratios)) if ratios else None
+            ratios[(batch, budget)].append((r[0] - glue) / (r[1] - glue))
+    return {cell: float(np.median(v)) for cell, v in sorted(ratios.items())}
 
 
 def _sd_draft_by_temperature(traces: list[Trace]) -> dict[tuple[int, int], dict[bool, float]]:
@@ -232,13 +240,15 @@ def fit_ssd_costs(profile: Profile, traces: dict[str, Trace]) -> SsdCosts:
     greedy = [t for t in ssd if _temperature(t) == 0]
     samples = [x for t in (greedy or ssd) for x in host_samples(profile, t)]
     overhead = fit_overhead(samples) if samples else None
-    tree_scale = fit_tree_scale(profile, ssd)
+    tree_scales = fit_tree_scales(profile, ssd)
     treed = profile
-    if tree_scale is not None and profile.draft_tree is not None:
-        treed = dataclasses.replace(profile, draft_tree=scaled(profile.draft_tree, tree_scale))
+    if tree_scales and profile.draft_tree is not None:
+        treed = dataclasses.replace(
+            profile, draft_tree=scaled_by_cells(profile.draft_tree, tree_scales)
+        )
     return SsdCosts(
         overhead=overhead,
-        tree_scale=tree_scale,
+        tree_scales=tree_scales,
         sampling_scale=fit_sampling_scale(sd),
         tree_sample_row_s=fit_tree_sample_row_s(treed, ssd),
         jit_scale=fit_jit_scale(profile, ssd),

@@ -189,3 +189,47 @@ def test_tree_sampling_cost_per_row_is_not_swayed_by_a_one_branch_tree(make_toy)
     assert fit_tree_sample_row_s(prof, traces) == pytest.approx(80e-6, rel=1e-6)
     assert fit_tree_sample_row_s(prof, traces[2:]) == 0.0  # floored at zero
     assert fit_tree_sample_row_s(prof, traces[4:]) is None  # no trace at T > 0
+
+
+def test_tree_scales_are_fitted_per_batch_and_branches(make_toy):
+    """One-branch trees that run at half the modelled seconds beside 15-branch trees at 1.2x
+    (B=1) and 0.9x (B=4): each (B, M) gets its own scale, and the calibrated tree grid prices
+    each shape at its own (one scale for all priced a one-branch k=8 tree at twice its time)."""
+    from ssdsim import ForwardLatency
+    from ssdsim import latency as lat
+    from ssdsim.calibrate.ssd_costs import _mean_context, fit_tree_scales
+    from ssdsim.calibrate.trace_costs import scaled_by_cells
+    from ssdsim.profile import LatencyGrid
+    from ssdsim.trace import RunSummary, Trace, TraceHeader
+
+    batch, branches, context = (1, 2, 4, 8), (1, 4, 8, 15, 32), (64, 256)
+    seconds = [
+        [[1e-4 + 2e-5 * b * m * (1 + c / 256) for c in context] for m in branches] for b in batch
+    ]
+    grid = LatencyGrid(batch, branches, context, seconds)
+    prof = make_toy(draft_tree=ForwardLatency(fixed_s=1e-4, token_s=2e-5, grid=grid))
+    sparse = Policy(mode="ssd", k=4, fan_out=(0, 0, 0, 0, 1), fan_out_miss=(1, 0, 0, 0, 0))
+    wide = uniform_ssd(4, 3, "jit")
+
+    def trace(policy: Policy, batch: int, scale: float, temperature: float = 0.0) -> Trace:
+        wl = dataclasses.replace(WL, batch_size=batch, temperature=temperature).to_dict()
+        head = TraceHeader(source="executor", policy=policy.to_dict(), workload=wl)
+        ctx = _mean_context(Trace(head, [], None))
+        glue, tree = lat.prespec_parts_s(prof, batch, policy.k, policy.budget, ctx)
+        extra = {
+            "draft_glue_mean_s": float(glue),
+            "draft_tree_mean_s": float(tree) * 3 / 4 * scale,
+            "draft_tree_depth_mean": 3.0,
+        }
+        summary = RunSummary("ssd", "p", batch, 0.0, 1, 1.0, 1, 1.0, 1.0, 0.0, 1.0, extra=extra)
+        return Trace(head, [], summary)
+
+    traces = [trace(sparse, 1, 0.5), trace(sparse, 1, 0.6), trace(wide, 1, 1.2)]
+    traces += [trace(wide, 4, 0.9), trace(wide, 4, 3.0, temperature=1.0)]  # T > 0: not counted
+    scales = fit_tree_scales(prof, traces)
+    assert scales == pytest.approx({(1, 1): 0.55, (1, 15): 1.2, (4, 15): 0.9})
+    fitted = dataclasses.replace(prof, draft_tree=scaled_by_cells(prof.draft_tree, scales))
+    for policy, batch, scale in ((sparse, 1, 0.55), (wide, 1, 1.2), (wide, 4, 0.9)):
+        before = lat.prespec_parts_s(prof, batch, 4, policy.budget, 80)[1]
+        after = lat.prespec_parts_s(fitted, batch, 4, policy.budget, 80)[1]
+        assert float(after) == pytest.approx(scale * float(before), rel=1e-6)
