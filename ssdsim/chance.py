@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 
 from ssdsim._schema import SchemaError
-from ssdsim.profile import RUN_ALPHA_FIELDS, Chance, ChancePoint, Coverage, TemperatureModel
+from ssdsim.profile import (
+    FAST_TABLE_FIELDS,
+    RUN_ALPHA_FIELDS,
+    Chance,
+    ChancePoint,
+    Coverage,
+    TemperatureModel,
+)
 
 PROPOSERS = ("hit", "jit", "fast")
 POINT_TOLERANCE = 1e-9
@@ -66,6 +73,8 @@ class ChanceAt:
     run_alpha_rank: tuple[float, ...] = ()
     alpha_fast_rank: tuple[float, ...] = ()
     run_spread: tuple[float, ...] = ()
+    alpha_fast_first: tuple[float, ...] = ()
+    alpha_fast_full: tuple[float, ...] = ()
 
     def run_alpha_for(self, proposer: str) -> tuple[float, ...]:
         """Acceptance by run length (``ChancePoint.run_alpha_sd``) of ``sd``, ``hit`` or ``jit``
@@ -348,9 +357,9 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
     fast_point = _nearest_point(
         tuple(q for q in chance.points if q.alpha_fast is not None), temperature, rescale
     )
-    fast_rank = p.alpha_fast_rank if p is not None and p.alpha_fast is not None else ()
+    fast_tables = p if p is not None and p.alpha_fast is not None else None
     if fast_point is not None and (p is None or p.alpha_fast is None):
-        fast_rank = fast_point.alpha_fast_rank
+        fast_tables = fast_point
         # the fast speculator's proposals do not depend on the rescale C: take its acceptance
         # from the nearest point that measured it, moved by the model in T only
         have_t = model_factors(chance.temperature_model, fast_point.temperature, 1.0)
@@ -373,7 +382,12 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         coverage_fast=p.coverage_fast if p is not None and source == "point" else None,
         seq_spread_fast=p.seq_spread_fast if p is not None else (),
         run_spread=p.run_spread if p is not None else (),
-        alpha_fast_rank=_scale_alpha(fast_rank, rel["alpha_fast"]) if fast_rank else (),
+        **{
+            n: _scale_alpha(getattr(fast_tables, n), rel["alpha_fast"])
+            if fast_tables is not None and getattr(fast_tables, n)
+            else ()
+            for n in FAST_TABLE_FIELDS
+        },
         **{
             n: _scale_alpha(getattr(p, n), rel["alpha"]) if p is not None else ()
             for n in RUN_ALPHA_FIELDS

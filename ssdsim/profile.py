@@ -47,6 +47,7 @@ from ssdsim._schema import (
 PROFILE_SCHEMA_VERSION = 1
 # ChancePoint, ChanceAt: acceptance tables of the run model
 RUN_ALPHA_FIELDS = ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit", "run_alpha_rank")
+FAST_TABLE_FIELDS = ("alpha_fast_rank", "alpha_fast_first", "alpha_fast_full")
 
 
 def _nonneg(owner: str, obj: Any, names: tuple[str, ...]) -> None:
@@ -269,6 +270,13 @@ class ChancePoint:
     the target departs most from the draft, often to repeat its context, which the n-gram
     speculator copies (loop 7's validation traces at T = 0: 0.48 after ranks 2-3, 0.71 after
     4-7, 0.93 after 8-15). Empty: ``alpha_fast`` for every rank.
+    alpha_fast_first / alpha_fast_full: acceptance by position of the fast speculator's rows by
+    the row before them: none (the sequence's first step, right after its prompt), or a fast
+    row whose k proposals were all accepted. An n-gram speculator that has just copied a whole
+    row keeps copying, and one with only the prompt to match has little to copy (loop 13's
+    first calibration pass at B=1, T=0, k=8 one-branch: 5.5 tokens accepted after a full fast
+    row, 0.6 on the first row, 3.8-4.1 otherwise). Rows in these contexts are not counted in
+    ``alpha_fast_rank``. Empty: ``alpha_fast_rank`` or ``alpha_fast`` there too.
     run_spread: how sequences differ under the run model: per measured sequence a multiplier r
     on its odds of rejection, fitted jointly with the run tables, which then hold a typical
     sequence's rates (r = 1): where the table says a, a sequence with multiplier r accepts
@@ -293,10 +301,12 @@ class ChancePoint:
     run_alpha_rank: tuple[float, ...] = ()
     alpha_fast_rank: tuple[float, ...] = ()
     run_spread: tuple[float, ...] = ()
+    alpha_fast_first: tuple[float, ...] = ()
+    alpha_fast_full: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
-        for n in (*RUN_ALPHA_FIELDS, "alpha_fast_rank"):
+        for n in (*RUN_ALPHA_FIELDS, *FAST_TABLE_FIELDS):
             if getattr(self, n):
                 object.__setattr__(self, n, check_probs(o, n, getattr(self, n)))
             else:

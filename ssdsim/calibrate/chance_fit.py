@@ -359,6 +359,8 @@ def fit_point(
         run_alpha_rank=runs.rank,
         run_spread=runs.spread,
         alpha_fast_rank=tally.run_alpha_rank("fast") or (),
+        alpha_fast_first=tally.alpha_fast_context("first") if fast else (),
+        alpha_fast_full=tally.alpha_fast_context("full") if fast else (),
     )
     if cov is None:
         return PointFit(point, None, None, (), 0)

@@ -73,6 +73,12 @@ def format_report(cal: Calibration) -> str:
                     f"  SSD {name} rows' first proposal by the bonus rank before (1, 2-3, 4-7, ..): "
                     f"{_rates(table)}"
                 )
+        for name, table in (
+            ("on a sequence's first step", p.alpha_fast_first),
+            ("after a fully accepted fast row", p.alpha_fast_full),
+        ):
+            if table:
+                lines.append(f"  fast rows {name}: acceptance per position {_rates(table)}")
         for kind, spread in (("draft", p.seq_spread), ("fast", p.seq_spread_fast)):
             if spread:
                 unused = (

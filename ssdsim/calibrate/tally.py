@@ -17,7 +17,9 @@ Steps after an SD full acceptance (no rank), a fast row or the prefill are not c
 SSD rows are also counted by the rank of the bonus before them, where the row before was a
 hit, jit or fast row whose bonus rank was recorded and that did not carry a run on: the first
 proposal of hit and jit rows (``Tally.run_alpha_rank("draft")``) and of the fast speculator's
-rows (``"fast"``; its missing proposals count as rejected).
+rows (``"fast"``; its missing proposals count as rejected). The fast speculator's rows are
+also counted by the row before (``Tally.alpha_fast_context``): none (the sequence's first
+step), or a fast row with all k proposals accepted; those rows count there and not by rank.
 
 Groups: one per (temperature, rescale); SD and AR traces count at rescale 1 (Saguaro's rescale
 acts only on SSD's sampling). Pure Python and numpy; never torch or the executor.
@@ -39,6 +41,7 @@ RUN_KINDS = ("sd", "hit", "jit")
 RUN_MAX = 32  # run lengths from here on are counted together
 RANK_GROUPS = ("draft", "fast")
 RANK_BUCKETS = 6  # bonus ranks 1, 2-3, 4-7, 8-15, 16-31, and 32 on (or beyond the recorded depth)
+FAST_CONTEXTS = ("first", "full")  # a fast row's row before: none, or a fully accepted fast row
 
 
 @dataclass
@@ -78,6 +81,13 @@ class Tally:
     # tables and per-sequence spread (``ssdsim.calibrate.chance_fit.fit_run_spread``)
     per_seq_run: dict[tuple[str, int], dict[tuple[str, int], list[int]]] = field(
         default_factory=dict
+    )
+    # the fast speculator's rows by the row before (``FAST_CONTEXTS``), k positions each
+    fast_ctx_reached: dict[str, list[int]] = field(
+        default_factory=lambda: {c: [] for c in FAST_CONTEXTS}
+    )
+    fast_ctx_passed: dict[str, list[int]] = field(
+        default_factory=lambda: {c: [] for c in FAST_CONTEXTS}
     )
 
     def add(
@@ -132,6 +142,15 @@ class Tally:
             cell = self.per_seq_run.setdefault(seq, {}).setdefault(("rank", at), [0, 0])
             cell[0] += 1
             cell[1] += int(accepted_len > 0)
+
+    def alpha_fast_context(self, context: str, min_reached: int = 20) -> tuple[float, ...]:
+        """Acceptance by position of the fast speculator's rows after ``context``
+        (``FAST_CONTEXTS``), pooled from the first sparse position on; empty when its first
+        position was reached fewer than ``min_reached`` times."""
+        reached = self.fast_ctx_reached[context]
+        if not reached or reached[0] < min_reached:
+            return ()
+        return _rates(reached, self.fast_ctx_passed[context], min_reached) or ()
 
     def run_alpha_rank(self, group: str, min_reached: int = 100) -> tuple[float, ...] | None:
         """Acceptance of an SSD row's first proposal (``draft`` or ``fast`` rows) by the bucket
@@ -276,6 +295,7 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
         k = int(trace.header.policy.get("k", 0))
         runs: dict[int, int | None] = {}
         ranks: dict[int, int | None] = {}  # the bonus rank before the next row (SSD)
+        before: dict[int, str | None] = {}  # the fast context of the next row (FAST_CONTEXTS)
         for step in trace.steps:
             for o in step.seqs:
                 seq = (path, o.seq)
@@ -287,10 +307,15 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
                     tally.add_run(
                         "sd" if mode == "sd" else kind, run, o.accepted_len, o.proposed, seq
                     )
+                context = before.get(o.seq, "first")
+                if kind == "fast" and context is not None:
+                    reached, passed = tally.fast_ctx_reached, tally.fast_ctx_passed
+                    _count(reached[context], passed[context], o.accepted_len, k)
                 rank = ranks.get(o.seq)
-                if rank is not None and kind in KINDS:
+                if rank is not None and kind in KINDS and not (kind == "fast" and context):
                     group = "fast" if kind == "fast" else "draft"
                     tally.add_rank(group, rank, o.accepted_len, seq)
+                before[o.seq] = "full" if kind == "fast" and o.accepted_len >= k else None
                 runs[o.seq] = next_run(run, o, kind, ranked)
                 ends_run = kind == "fast" or (kind in ("hit", "jit") and runs[o.seq] == 0)
                 ranks[o.seq] = (

@@ -117,12 +117,14 @@ def _chunk(
 
 @dataclass
 class _Slot:
-    """One slot's state between chunks (run model): hit state, run length and 1 + the bucket
-    of the bonus rank that ended the run (0: unknown, e.g. after a fast row or the prefill)."""
+    """One slot's state between chunks (run model): hit state, run length, 1 + the bucket
+    of the bonus rank that ended the run (0: unknown, e.g. after a fast row or the prefill) and
+    the context of a fast row next (``Plan.fast_first``/``fast_full``: "first", "full", "")."""
 
     hit: bool = False
     run: int = 0
     rank: int = 0
+    before: str = "first"
 
 
 def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int) -> int:
@@ -130,9 +132,10 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
 
     rows: the after-hit CDFs by run, the jit-miss CDFs by run (None: fast misses), this
     sequence's CDF of a fast speculator's row, the CDFs by the rank bucket before of draft and
-    fast rows (None: by kind) and the bucket edges' coverage after a hit and on a missed row
-    (``Plan.run_rank``, ``fast_rank``, ``rank_bounds``, ``rank_bounds_miss``)."""
-    first, miss, miss_pos, by_rank, fast_rank, bounds, bounds_miss = rows
+    fast rows (None: by kind), the bucket edges' coverage after a hit and on a missed row
+    (``Plan.run_rank``, ``fast_rank``, ``rank_bounds``, ``rank_bounds_miss``) and a fast row's
+    CDFs by the row before (``Plan.fast_first``, ``fast_full``; None: by rank)."""
+    first, miss, miss_pos, by_rank, fast_rank, bounds, bounds_miss, by_before = rows
     ssd = plan.mode == "ssd"
     k = plan.policy.k
     bucket = slot.rank - 1  # -1: unknown
@@ -149,6 +152,8 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
     else:
         if miss is not None:
             row = draft_row(miss)
+        elif by_before.get(slot.before) is not None:
+            row = by_before[slot.before]
         elif fast_rank is not None and bucket >= 0:
             row = fast_rank[min(bucket, len(fast_rank) - 1)]
         else:
@@ -156,6 +161,7 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
         a = bisect_right(row, u)
         full, draft_row, edges = a >= k, miss is not None, bounds_miss
         thr = plan.thr_miss[a]
+    slot.before = "full" if ssd and not slot.hit and miss is None and full else ""
     slot.run = slot.run + a + 1 if draft_row and full and v < plan.bonus_run else 0
     if edges is not None:
         slot.rank = bisect_right(edges[k if full else a], v) + 1 if slot.run == 0 else 0
@@ -178,10 +184,14 @@ def _run_chunk(
     by_rank, fast_rank, bounds, bounds_miss = (
         t.tolist() if t is not None else None for t in tables
     )
+    by_before = {
+        name: t.tolist() if t is not None else None
+        for name, t in (("first", plan.fast_first), ("full", plan.fast_full))
+    }
     for s in range(n):
         if plan.run_seq is not None:
             first, miss, by_rank = plan.run_seq[int(seq_ids[s])]
-        rows = (first, miss, pos[s].tolist(), by_rank, fast_rank, bounds, bounds_miss)
+        rows = (first, miss, pos[s].tolist(), by_rank, fast_rank, bounds, bounds_miss, by_before)
         us, vs, slot = u[:, s].tolist(), v[:, s].tolist(), slots[s]
         for t in range(steps):
             hit[t, s] = slot.hit

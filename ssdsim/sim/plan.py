@@ -65,6 +65,9 @@ class Plan:
         chance has no run spread (every sequence uses the shared tables).
     fast_rank: the same for a fast fallback's row (``ChanceAt.alpha_fast_rank``, then
         ``alpha_fast``), or None (``cdf_miss`` per sequence).
+    fast_first/fast_full: (k+1,) P(A <= j) of a fast fallback's row on a sequence's first step
+        and after a fast row whose k proposals were all accepted (``ChanceAt.alpha_fast_first``,
+        ``alpha_fast_full``; run model only), or None (``fast_rank``, then ``cdf_miss``).
     rank_bounds/rank_bounds_miss: (k+1, E) c_j at the buckets' last ranks (1, 3, 7, ..) after
         a hit / on a missed row, row j < k after j accepted proposals, row k the bonus after
         all were: the rank-stream uniform v falls in bucket #{edges : v >= c_j(edge)}.
@@ -94,6 +97,8 @@ class Plan:
     rank_bounds: np.ndarray | None = None
     rank_bounds_miss: np.ndarray | None = None
     run_seq: tuple[tuple[list | None, ...], ...] | None = None
+    fast_first: np.ndarray | None = None
+    fast_full: np.ndarray | None = None
 
     def cdfs(self, seq_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(slots, k+1) P(A <= j) after a hit and on a missed row, per sequence of a batch."""
@@ -256,6 +261,15 @@ def _rank_tables(at: ChanceAt, policy: Policy, miss_kind: str) -> dict[str, np.n
     return out
 
 
+def _fast_context_cdfs(
+    at: ChanceAt, policy: Policy, miss_kind: str
+) -> dict[str, np.ndarray | None]:
+    """``Plan``'s fast_first and fast_full (None where the chance has no table or no fast row)."""
+    tables = {"fast_first": at.alpha_fast_first, "fast_full": at.alpha_fast_full}
+    use = policy.mode == "ssd" and miss_kind == "fast"
+    return {n: accept_cdf(t, policy.k) if use and t else None for n, t in tables.items()}
+
+
 def make_plan(
     profile: Profile, policy: Policy, workload: Workload, seed: int | None = None
 ) -> Plan:
@@ -304,6 +318,7 @@ def make_plan(
         run_miss=runs[1],
         bonus_run=float(coverage_for(at, "hit", k, k, 1)) if runs[0] is not None else 0.0,
         **ranked,
+        **(_fast_context_cdfs(at, policy, miss_kind) if runs[0] is not None else {}),
         run_seq=run_seq,
         thr_hit_cut=np.array(
             [float(coverage_for(at, "hit", k, k, f)) for f in policy.fan_out] if ssd else []

@@ -1,0 +1,85 @@
+"""The fast speculator's rows by the row before them: a sequence's first step, or after a fast
+row whose k proposals were all accepted (``ChancePoint.alpha_fast_first``, ``alpha_fast_full``).
+
+Round trip: a truth with both tables, traced by the simulator, calibrated: the tables come back,
+and a wrong table (the contexts ignored) is told apart by the traced rows themselves."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+import pytest
+
+from ssdsim import ChancePoint, Coverage, Policy, Workload, read_trace
+from ssdsim.calibrate import calibrate
+from ssdsim.simulator import simulate
+
+K = 4
+SPARSE = Policy(
+    mode="ssd", k=K, fan_out=(0, 0, 0, 0, 1), fan_out_miss=(1, 0, 0, 0, 0), fallback="fast"
+)
+WL = Workload(batch_size=1, output_len_tokens=400, prompt_len_tokens=50, num_prompts=24)
+
+
+def _point(**fields) -> ChancePoint:
+    base = dict(
+        temperature=0.0,
+        rescale=1.0,
+        alpha=(0.7,),
+        alpha_fast=(0.5, 0.8),
+        coverage=Coverage(beta_reject=(0.6,), r=0.6, beta_bonus=0.5, r_bonus=0.8),
+        run_alpha_hit=(0.7, 0.8),
+        run_alpha_jit=(0.7, 0.8),
+    )
+    return ChancePoint(**{**base, **fields})
+
+
+def _with(profile, point):
+    return dataclasses.replace(profile, chance=dataclasses.replace(profile.chance, points=(point,)))
+
+
+def _fast_rows_by_before(path) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {"first": [], "full": [], "other": []}
+    before: dict[int, str] = {}
+    for step in read_trace(path).steps:
+        for o in step.seqs:
+            if o.proposer == "fast":
+                out[before.get(o.seq, "first")].append(o.accepted_len)
+            full = o.proposer == "fast" and o.accepted_len >= K
+            before[o.seq] = "full" if full else "other"
+    return out
+
+
+def test_fast_context_tables_round_trip(make_toy, tmp_path):
+    truth = _with(make_toy(), _point(alpha_fast_first=(0.1,), alpha_fast_full=(0.97, 0.95)))
+    path = tmp_path / "t.jsonl"
+    simulate(truth, SPARSE, WL, trace_path=path)
+    rows = _fast_rows_by_before(path)
+    assert len(rows["first"]) == WL.num_prompts and len(rows["full"]) > 100
+    # the simulator follows each table in its context
+    assert statistics.fmean(rows["full"]) > 3.0 > 1.0 > statistics.fmean(rows["first"])
+    (fit,) = calibrate([str(path)], base=make_toy()).points
+    assert fit.point.alpha_fast_full[:2] == pytest.approx((0.97, 0.95), abs=0.03)
+    # 24 first rows: fewer than the 20 needed at the second position, so they pool
+    assert fit.point.alpha_fast_first[0] == pytest.approx(0.1, abs=0.1)
+    # the rows in these contexts do not count toward the rank table or another context
+    plain_path = tmp_path / "plain.jsonl"
+    simulate(_with(make_toy(), _point()), SPARSE, WL, trace_path=plain_path)
+    plain = _fast_rows_by_before(plain_path)
+    assert statistics.fmean(plain["full"]) < statistics.fmean(rows["full"]) - 0.5
+
+
+def test_without_fast_rows_the_tables_stay_empty_and_change_nothing(make_toy, tmp_path):
+    jit = Policy(mode="ssd", k=K, fan_out=(2,) * (K + 1), fan_out_miss=(2,) * (K + 1))
+    path = tmp_path / "jit.jsonl"
+    simulate(_with(make_toy(), _point()), jit, WL, trace_path=path)
+    (fit,) = calibrate([str(path)], base=make_toy()).points
+    assert fit.point.alpha_fast_first == () and fit.point.alpha_fast_full == ()
+    with_tables = _with(make_toy(), _point(alpha_fast_first=(0.1,), alpha_fast_full=(0.97,)))
+    assert simulate(with_tables, jit, WL) == simulate(_with(make_toy(), _point()), jit, WL)
+
+
+def test_fast_context_fields_are_checked():
+    with pytest.raises(ValueError, match="alpha_fast_full"):
+        _point(alpha_fast_full=(1.2,))
