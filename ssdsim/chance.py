@@ -75,6 +75,7 @@ class ChanceAt:
     run_spread: tuple[float, ...] = ()
     alpha_fast_first: tuple[float, ...] = ()
     alpha_fast_full: tuple[float, ...] = ()
+    coverage_spread: tuple[float, ...] = ()
 
     def run_alpha_for(self, proposer: str) -> tuple[float, ...]:
         """Acceptance by run length (``ChancePoint.run_alpha_sd``) of ``sd``, ``hit`` or ``jit``
@@ -122,6 +123,14 @@ def odds_alpha(alpha: Sequence[float], r: float) -> tuple[float, ...]:
     """Acceptance rates of a sequence whose odds of rejection are r times the given rates'
     (``ChancePoint.run_spread``): reject q -> q r / (1 - q + q r)."""
     return tuple(float(a / (a + (1.0 - a) * r)) if a + (1.0 - a) * r > 0 else 0.0 for a in alpha)
+
+
+def odds_coverage(c: Any, m: float) -> np.ndarray:
+    """Coverage of a sequence whose odds of a miss, (1 - c) / c, are m times the given
+    (``ChancePoint.coverage_spread``): c -> c / (c + (1 - c) m); 0 and 1 stay."""
+    c = np.asarray(c, dtype=float)
+    den = c + (1.0 - c) * m
+    return np.where(den > 0, c / np.where(den > 0, den, 1.0), 0.0)
 
 
 def accept_cdf(alpha: Sequence[float], k: int) -> np.ndarray:
@@ -382,6 +391,7 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         coverage_fast=p.coverage_fast if p is not None and source == "point" else None,
         seq_spread_fast=p.seq_spread_fast if p is not None else (),
         run_spread=p.run_spread if p is not None else (),
+        coverage_spread=p.coverage_spread if p is not None else (),
         **{
             n: _scale_alpha(getattr(fast_tables, n), rel["alpha_fast"])
             if fast_tables is not None and getattr(fast_tables, n)

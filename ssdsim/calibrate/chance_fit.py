@@ -20,6 +20,7 @@ import numpy as np
 from scipy.optimize import lsq_linear, minimize_scalar
 
 from ssdsim.calibrate.tally import Tally, coverage_table
+from ssdsim.chance import coverage
 from ssdsim.profile import ChancePoint, Coverage
 
 R_MIN = 1e-3
@@ -334,6 +335,68 @@ def _rank_with_spread(
     )
 
 
+COVERAGE_EDGES = (1, 3, 7)  # the fan-outs at which a sequence's ranks are judged
+
+
+def _miss_chance(cov: Coverage, j: int, fan: int) -> float:
+    """1 - c_j(F) of ``cov`` (j = -1: the bonus after every proposal), kept off 0 and 1."""
+    c = float(coverage(cov, 1, 0, fan) if j < 0 else coverage(cov, j, j + 1, fan))
+    return min(max(1.0 - c, 1e-4), 1.0 - 1e-4)
+
+
+def fit_coverage_spread(tally: Tally, cov: Coverage, min_events: int = 10) -> tuple[float, ...]:
+    """How sequences differ in coverage (``ChancePoint.coverage_spread``): per sequence with at
+    least ``min_events`` ranked draft rows, the multiplier m on the odds of a miss under
+    ``cov`` that fits its ranks, judged at F in ``COVERAGE_EDGES`` (each rank counted once
+    over the three, so a sequence's information is not tripled); one miss-chance's worth of
+    pseudo-events at the model's odds keeps a sequence that never missed finite. Each log m
+    shrunk toward 0 by its own sampling variance against the spread between sequences
+    (empirical Bayes, as ``fit_run_spread``), geometric mean 1; empty when what differs
+    between sequences is noise alone."""
+    seqs = [events for events in tally.per_seq_ranks.values() if events]
+    if len(seqs) < 2:
+        return ()
+    cells = sorted({(j, f) for events in seqs for j, _ in events for f in COVERAGE_EDGES})
+    column = {c: i for i, c in enumerate(cells)}
+    n = np.zeros((len(seqs), len(cells)))
+    bad = np.zeros_like(n)
+    share = 1.0 / len(COVERAGE_EDGES)
+    for s, events in enumerate(seqs):
+        for j, rank in events:
+            for f in COVERAGE_EDGES:
+                n[s, column[(j, f)]] += share
+                bad[s, column[(j, f)]] += share * (rank == 0 or rank > f)
+    p = np.array([_miss_chance(cov, j, f) for j, f in cells])
+    mean_p = float((n * p[None, :]).sum() / n.sum())
+    n_seq = np.hstack([n, np.ones((len(seqs), 1))])
+    bad_seq = np.hstack([bad, np.full((len(seqs), 1), mean_p)])
+    logits = np.log(np.append(p, mean_p) / (1.0 - np.append(p, mean_p)))
+    raw, var = _logit_fit(n_seq, bad_seq, np.broadcast_to(logits[None, :], n_seq.shape), axis=1)
+    known = n.sum(axis=1) >= min_events
+    if known.sum() < 2:
+        return ()
+    x, v = raw[known], var[known]
+    between, center = _between_variance(x, v)
+    if between == 0.0:
+        return ()
+    log_m = between / (between + v) * (x - center)
+    log_m -= log_m.mean()
+    return tuple(sorted(round(float(x), 4) for x in np.exp(log_m)))
+
+
+def _between_variance(x: np.ndarray, var: np.ndarray) -> tuple[float, float]:
+    """The variance between estimates ``x`` beyond their sampling variances ``var``, and their
+    precision-weighted mean (DerSimonian-Laird: an estimate with a huge variance, such as a
+    sequence that missed every time, weighs little, where a plain mean of the variances let
+    one such swamp the rest)."""
+    w = 1.0 / np.maximum(var, 1e-9)
+    center = float((w * x).sum() / w.sum())
+    q = float((w * (x - center) ** 2).sum())
+    denom = float(w.sum() - (w**2).sum() / w.sum())
+    between = max(0.0, (q - (len(x) - 1)) / denom) if denom > 0 else 0.0
+    return between, center
+
+
 def fit_point(
     tally: Tally, temperature: float, rescale: float, depth: int = 32, min_samples: int = 30
 ) -> PointFit | None:
@@ -359,6 +422,7 @@ def fit_point(
         run_alpha_rank=runs.rank,
         run_spread=runs.spread,
         alpha_fast_rank=tally.run_alpha_rank("fast") or (),
+        coverage_spread=fit_coverage_spread(tally, cov[0]) if cov else (),
         alpha_fast_first=tally.alpha_fast_context("first") if fast else (),
         alpha_fast_full=tally.alpha_fast_context("full") if fast else (),
     )

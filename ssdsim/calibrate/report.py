@@ -19,11 +19,13 @@ def _rates(values: tuple[float, ...] | None) -> str:
     return "-" if not values else "[" + " ".join(f"{v:.3f}" for v in values) + "]"
 
 
-def _spread(spread: tuple[float, ...]) -> str:
-    """A spread's size and its 10th, 50th and 90th percentiles (multipliers on rejection)."""
+def _spread(spread: tuple[float, ...], on: str = "rejection") -> str:
+    """A spread's size and its 10th, 50th and 90th percentiles (multipliers on ``on``)."""
     q = sorted(spread)
     pick = [q[min(len(q) - 1, int(f * len(q)))] for f in (0.1, 0.5, 0.9)]
-    return f"{len(q)} sequences, rejection x{pick[0]:.2f} / x{pick[1]:.2f} / x{pick[2]:.2f} (p10/p50/p90)"
+    return (
+        f"{len(q)} sequences, {on} x{pick[0]:.2f} / x{pick[1]:.2f} / x{pick[2]:.2f} (p10/p50/p90)"
+    )
 
 
 def hit_rate_checks(cal: Calibration) -> list[tuple[str, float, float]]:
@@ -87,6 +89,11 @@ def format_report(cal: Calibration) -> str:
                     else ""
                 )
                 lines.append(f"  sequences differ ({kind} proposals): {_spread(spread)}{unused}")
+        if p.coverage_spread:
+            lines.append(
+                "  sequences differ in coverage (on the odds): "
+                f"{_spread(p.coverage_spread, 'a miss')}"
+            )
         if p.run_spread:
             lines.append(
                 f"  sequences differ under the run tables (on the odds): {_spread(p.run_spread)}"

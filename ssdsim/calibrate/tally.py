@@ -82,6 +82,9 @@ class Tally:
     per_seq_run: dict[tuple[str, int], dict[tuple[str, int], list[int]]] = field(
         default_factory=dict
     )
+    # per (trace, sequence): its draft rows' bonus ranks as (accepted length, or -1 after every
+    # proposal was accepted; rank, 0 beyond the recorded depth), for ``fit_coverage_spread``
+    per_seq_ranks: dict[tuple[str, int], list[tuple[int, int]]] = field(default_factory=dict)
     # the fast speculator's rows by the row before (``FAST_CONTEXTS``), k positions each
     fast_ctx_reached: dict[str, list[int]] = field(
         default_factory=lambda: {c: [] for c in FAST_CONTEXTS}
@@ -114,6 +117,9 @@ class Tally:
             self.reject_ranks[kind][o.accepted_len].append(rank)
         else:
             self.bonus_ranks[kind].append(rank)
+        if kind != "fast":
+            j = o.accepted_len if o.accepted_len < o.proposed else -1
+            self.per_seq_ranks.setdefault((source, o.seq), []).append((j, rank))
 
     def add_run(
         self, kind: str, run: int, accepted_len: int, proposed: int, seq: tuple[str, int] = ("", 0)

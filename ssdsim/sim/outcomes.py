@@ -16,6 +16,9 @@ SSD state per sequence: whether its current request hit. Step 0 of a batch alway
 cache is empty after prefill). A hit row's proposals follow ``alpha`` and its next tree uses
 ``fan_out``; a missed row's follow the fallback's acceptance and ``fan_out_miss``.
 
+Sequences may also differ in coverage (``Plan.cov_seq``, run model only): each then has its own
+hit thresholds and rank bounds (``Plan.thresholds``), compared with the same v.
+
 Run lengths (``Plan.run_hit``, when the chance has run-length tables): a draft proposal's
 acceptance depends on how many draft tokens in a row the target accepted before it, so each
 slot carries its run from step to step (a rejection ends it; a fully accepted step's bonus of
@@ -132,10 +135,12 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
 
     rows: the after-hit CDFs by run, the jit-miss CDFs by run (None: fast misses), this
     sequence's CDF of a fast speculator's row, the CDFs by the rank bucket before of draft and
-    fast rows (None: by kind), the bucket edges' coverage after a hit and on a missed row
-    (``Plan.run_rank``, ``fast_rank``, ``rank_bounds``, ``rank_bounds_miss``) and a fast row's
-    CDFs by the row before (``Plan.fast_first``, ``fast_full``; None: by rank)."""
-    first, miss, miss_pos, by_rank, fast_rank, bounds, bounds_miss, by_before = rows
+    fast rows (None: by kind; ``Plan.run_rank``, ``fast_rank``), a fast row's CDFs by the row
+    before (``Plan.fast_first``, ``fast_full``; None: by rank) and this sequence's thresholds
+    (``Plan.thresholds``: hit thresholds, the run's bonus chance, the bucket edges' coverage
+    after a hit and on a missed row)."""
+    first, miss, miss_pos, by_rank, fast_rank, by_before, th = rows
+    thr_hit, thr_hit_cut, thr_miss, bonus_run, bounds, bounds_miss = th
     ssd = plan.mode == "ssd"
     k = plan.policy.k
     bucket = slot.rank - 1  # -1: unknown
@@ -148,7 +153,7 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
     if not ssd or slot.hit:
         a = min(bisect_right(draft_row(first), u), cap)
         full, draft_row, edges = a >= cap, True, bounds
-        thr = (plan.thr_hit_cut[a] if full else plan.thr_hit[a]) if ssd else 0.0
+        thr = (thr_hit_cut[a] if full else thr_hit[a]) if ssd else 0.0
     else:
         if miss is not None:
             row = draft_row(miss)
@@ -160,9 +165,9 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
             row = miss_pos
         a = bisect_right(row, u)
         full, draft_row, edges = a >= k, miss is not None, bounds_miss
-        thr = plan.thr_miss[a]
+        thr = thr_miss[a]
     slot.before = "full" if ssd and not slot.hit and miss is None and full else ""
-    slot.run = slot.run + a + 1 if draft_row and full and v < plan.bonus_run else 0
+    slot.run = slot.run + a + 1 if draft_row and full and v < bonus_run else 0
     if edges is not None:
         slot.rank = bisect_right(edges[k if full else a], v) + 1 if slot.run == 0 else 0
     slot.hit = ssd and v < thr
@@ -180,18 +185,20 @@ def _run_chunk(
     first = plan.run_hit.tolist()
     miss = plan.run_miss.tolist() if plan.run_miss is not None else None
     pos = plan.cdfs(seq_ids)[1]
-    tables = (plan.run_rank, plan.fast_rank, plan.rank_bounds, plan.rank_bounds_miss)
-    by_rank, fast_rank, bounds, bounds_miss = (
-        t.tolist() if t is not None else None for t in tables
+    by_rank, fast_rank = (
+        t.tolist() if t is not None else None for t in (plan.run_rank, plan.fast_rank)
     )
     by_before = {
         name: t.tolist() if t is not None else None
         for name, t in (("first", plan.fast_first), ("full", plan.fast_full))
     }
+    shared = plan.thresholds(0)  # every sequence's without a coverage spread
     for s in range(n):
+        seq = int(seq_ids[s])
         if plan.run_seq is not None:
-            first, miss, by_rank = plan.run_seq[int(seq_ids[s])]
-        rows = (first, miss, pos[s].tolist(), by_rank, fast_rank, bounds, bounds_miss, by_before)
+            first, miss, by_rank = plan.run_seq[seq]
+        th = shared if plan.cov_seq is None else plan.thresholds(seq)
+        rows = (first, miss, pos[s].tolist(), by_rank, fast_rank, by_before, th)
         us, vs, slot = u[:, s].tolist(), v[:, s].tolist(), slots[s]
         for t in range(steps):
             hit[t, s] = slot.hit

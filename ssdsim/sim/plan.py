@@ -21,6 +21,7 @@ from ssdsim.chance import (
     coverage_for,
     hit_thresholds,
     odds_alpha,
+    odds_coverage,
     rank_bucket_edges,
     run_accept_cdfs,
     spread_alpha,
@@ -29,7 +30,15 @@ from ssdsim.policy import Policy
 from ssdsim.profile import RUN_ALPHA_FIELDS, Profile
 from ssdsim.workload import Workload, prompt_lengths
 
-STREAMS = {"lengths": 0, "accept": 1, "rank": 2, "spread": 3, "run_spread": 4, "phase": 5}
+STREAMS = {
+    "lengths": 0,
+    "accept": 1,
+    "rank": 2,
+    "spread": 3,
+    "run_spread": 4,
+    "phase": 5,
+    "coverage_spread": 6,
+}
 
 
 def stream(seed: int, component: str, *key: int) -> np.random.Generator:
@@ -65,6 +74,9 @@ class Plan:
         chance has no run spread (every sequence uses the shared tables).
     fast_rank: the same for a fast fallback's row (``ChanceAt.alpha_fast_rank``, then
         ``alpha_fast``), or None (``cdf_miss`` per sequence).
+    cov_seq: per sequence, its multiplier on the odds of a miss (``ChanceAt.coverage_spread``,
+        dealt out by stream ``coverage_spread``; run model only): ``thresholds`` moves the hit
+        thresholds, the run's bonus chance and the rank bounds by it; None: none.
     fast_first/fast_full: (k+1,) P(A <= j) of a fast fallback's row on a sequence's first step
         and after a fast row whose k proposals were all accepted (``ChanceAt.alpha_fast_first``,
         ``alpha_fast_full``; run model only), or None (``fast_rank``, then ``cdf_miss``).
@@ -99,6 +111,18 @@ class Plan:
     run_seq: tuple[tuple[list | None, ...], ...] | None = None
     fast_first: np.ndarray | None = None
     fast_full: np.ndarray | None = None
+    cov_seq: np.ndarray | None = None
+
+    def thresholds(self, seq_id: int) -> tuple:
+        """(thr_hit, thr_hit_cut, thr_miss, bonus_run, rank_bounds, rank_bounds_miss) of one
+        sequence as lists (None where the plan has none), moved by its ``cov_seq``."""
+        m = 1.0 if self.cov_seq is None else float(self.cov_seq[seq_id])
+        tables = (self.thr_hit, self.thr_hit_cut, self.thr_miss, self.bonus_run)
+        tables += (self.rank_bounds, self.rank_bounds_miss)
+        return tuple(
+            None if t is None else (odds_coverage(t, m) if m != 1.0 else np.asarray(t)).tolist()
+            for t in tables
+        )
 
     def cdfs(self, seq_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(slots, k+1) P(A <= j) after a hit and on a missed row, per sequence of a batch."""
@@ -319,6 +343,9 @@ def make_plan(
         bonus_run=float(coverage_for(at, "hit", k, k, 1)) if runs[0] is not None else 0.0,
         **ranked,
         **(_fast_context_cdfs(at, policy, miss_kind) if runs[0] is not None else {}),
+        cov_seq=deal_spread(at.coverage_spread, len(outputs), stream(seed, "coverage_spread"))
+        if ssd and runs[0] is not None and at.coverage_spread
+        else None,
         run_seq=run_seq,
         thr_hit_cut=np.array(
             [float(coverage_for(at, "hit", k, k, f)) for f in policy.fan_out] if ssd else []

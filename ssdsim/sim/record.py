@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ssdsim.chance import rank_cdf_table, sample_rank
+from ssdsim.chance import odds_coverage, rank_cdf_table, sample_rank
 from ssdsim.sim.costs import StepCosts
 from ssdsim.sim.outcomes import BatchOutcomes
 from ssdsim.sim.plan import Plan
@@ -37,7 +37,7 @@ class Recorder:
         self.draft_busy: list[float] = []
         self.per_seq: list[tuple[int, float, float]] = []
         self.accepted = self.emitted = self.seqsteps = self.hits = self.max_batch = 0
-        self._ranks: dict[str, np.ndarray] = {}
+        self._ranks: dict[tuple[str, float], np.ndarray] = {}
 
     def add_batch(self, out: BatchOutcomes, costs: StepCosts, tl: Timeline) -> None:
         ssd = self.plan.mode == "ssd"
@@ -104,12 +104,15 @@ class Recorder:
         )
 
     # -- trace records (only when tracing) ---------------------------------------------------
-    def _rank_table(self, proposer: str) -> np.ndarray:
-        if proposer not in self._ranks:
-            p = self.plan
+    def _rank_table(self, proposer: str, seq: int) -> np.ndarray:
+        """c_j(F) rows for sampling ranks, moved by the sequence's coverage multiplier."""
+        p = self.plan
+        m = 1.0 if p.cov_seq is None else float(p.cov_seq[seq])
+        if (proposer, m) not in self._ranks:
             depth = min(p.profile.vocab_size, RANK_DEPTH)
-            self._ranks[proposer] = rank_cdf_table(p.chance, proposer, p.policy.k, depth)
-        return self._ranks[proposer]
+            table = rank_cdf_table(p.chance, proposer, p.policy.k, depth)
+            self._ranks[(proposer, m)] = odds_coverage(table, m) if m != 1.0 else table
+        return self._ranks[(proposer, m)]
 
     def _seq_outcomes(self, out: BatchOutcomes, t: int) -> tuple[SeqOutcome, ...]:
         p = self.plan
@@ -121,7 +124,7 @@ class Recorder:
             a, proposed = int(out.accepted[t, s]), int(out.proposed[t, s])
             j = k if a >= proposed else a  # every proposal accepted: a bonus (no exclusion)
             rank = (
-                int(sample_rank(self._rank_table(kind), j, out.rank_u[t, s])[0])
+                int(sample_rank(self._rank_table(kind, out.seq_ids[s]), j, out.rank_u[t, s])[0])
                 if mode != "ar"
                 else 0
             )
