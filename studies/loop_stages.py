@@ -164,11 +164,16 @@ def calibration_points(ssd: bool) -> list[Point]:
     predicted 248.9 tokens/s, measured 187.6). At B=8 (greedy): AR, SD k=2 and SSD k=4 fast,
     so that batch-8 forwards are scaled by runs, not extrapolated from B=4 (a preset without
     them over-predicted AR and SD at B=8 by ~25% and chose a B=8 policy 0.84x SD); SSD k=2 fast
-    at B=1 (without it the loop under-predicted k=2 SSD by ~20%)."""
+    at B=1 (without it the loop under-predicted k=2 SSD by ~20%). Greedy SD at k=2 and 6 at B 1
+    and 4, so that every verification width of the validation grid (3 to 9 tokens) is scaled by
+    runs: the target's forward of 3 tokens runs another kernel path than 4 or more, and a
+    scale interpolated from 1 and 5 tokens predicted SD k=2 at B=1 16-23% too fast (loop 13's
+    first three passes, whose passes agreed within 2%)."""
     pts = [Point(Policy(mode="ar"), b, 0.0) for b in (1, 4, CALIB_B8)]
     pts += [Point(Policy(mode="sd", k=4), b, t) for b in (1, 4) for t in (0.0, 1.0)]
     pts += [Point(Policy(mode="sd", k=8), b, t) for b in (1, 4) for t in (0.0, 1.0)]
     pts.append(Point(Policy(mode="sd", k=2), CALIB_B8, 0.0))
+    pts += [Point(Policy(mode="sd", k=k), b, 0.0) for k in (2, 6) for b in (1, 4)]
     if ssd:
         pts += [
             Point(uniform_ssd(4, 3, "jit"), 1, 0.0, "uniform"),

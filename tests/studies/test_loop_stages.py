@@ -90,5 +90,8 @@ def test_calibration_covers_every_batch_size_the_benchmark_compares(stages):
     assert at_b8 == {"ar", "sd", "ssd"}
     ssd_ks = {p.policy.k for p in pts if p.policy.mode == "ssd"}
     assert {2, 4, 8} <= ssd_ks
+    # every verification width of the validation grid (k = 2..8) has runs at B = 1 and 4
+    widths = {(p.batch_size, p.policy.k) for p in pts if p.policy.mode == "sd"}
+    assert {(b, k) for b in (1, 4) for k in (2, 4, 6, 8)} <= widths
     assert {p.policy.mode for p in stages.calibration_points(ssd=False)} == {"ar", "sd"}
     assert len({p.key for p in pts}) == len(pts)  # no point twice (their files would clash)
