@@ -75,6 +75,8 @@ class ChanceAt:
     run_spread: tuple[float, ...] = ()
     alpha_fast_first: tuple[float, ...] = ()
     alpha_fast_full: tuple[float, ...] = ()
+    alpha_fast_part: tuple[float, ...] = ()
+    alpha_fast_draft: tuple[float, ...] = ()
     coverage_spread: tuple[float, ...] = ()
 
     def run_alpha_for(self, proposer: str) -> tuple[float, ...]:

@@ -47,7 +47,8 @@ from ssdsim._schema import (
 PROFILE_SCHEMA_VERSION = 1
 # ChancePoint, ChanceAt: acceptance tables of the run model
 RUN_ALPHA_FIELDS = ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit", "run_alpha_rank")
-FAST_TABLE_FIELDS = ("alpha_fast_rank", "alpha_fast_first", "alpha_fast_full")
+FAST_CONTEXTS = ("first", "full", "part", "draft")  # a fast row's row before (ChancePoint)
+FAST_TABLE_FIELDS = ("alpha_fast_rank", *(f"alpha_fast_{c}" for c in FAST_CONTEXTS))
 
 
 def _nonneg(owner: str, obj: Any, names: tuple[str, ...]) -> None:
@@ -265,8 +266,9 @@ class ChancePoint:
     rank 1, 0.74 after 2-3, 0.56 after 4-7, 0.38 after 8-15; at T = 1: 0.79 to 0.66): wide trees
     hit more often than narrow ones, but on worse rows. Empty: the kind's ``run_alpha_*[0]``
     for every rank.
-    alpha_fast_rank: the same for the fast speculator's rows (its first proposal, a missing one
-    counting as rejected; later positions keep ``alpha_fast``): a miss at a deep rank is where
+    alpha_fast_rank: the same for the fast speculator's rows after a draft row (its first
+    proposal, a missing one counting as rejected; later positions keep ``alpha_fast_draft``,
+    else ``alpha_fast``): a miss at a deep rank is where
     the target departs most from the draft, often to repeat its context, which the n-gram
     speculator copies (loop 7's validation traces at T = 0: 0.48 after ranks 2-3, 0.71 after
     4-7, 0.93 after 8-15). Empty: ``alpha_fast`` for every rank.
@@ -278,13 +280,17 @@ class ChancePoint:
     jit row the next request hit 44% of the time after a full acceptance, 92% simulated). The
     simulator gives each sequence one of them, apart from its run spread. Empty: every
     sequence alike.
-    alpha_fast_first / alpha_fast_full: acceptance by position of the fast speculator's rows by
-    the row before them: none (the sequence's first step, right after its prompt), or a fast
-    row whose k proposals were all accepted. An n-gram speculator that has just copied a whole
-    row keeps copying, and one with only the prompt to match has little to copy (loop 13's
-    first calibration pass at B=1, T=0, k=8 one-branch: 5.5 tokens accepted after a full fast
-    row, 0.6 on the first row, 3.8-4.1 otherwise). Rows in these contexts are not counted in
-    ``alpha_fast_rank``. Empty: ``alpha_fast_rank`` or ``alpha_fast`` there too.
+    alpha_fast_first / _full / _part / _draft: acceptance by position of the fast speculator's
+    rows by the row before them (``FAST_CONTEXTS``): none (the sequence's first step, right
+    after its prompt), a fast row whose k proposals were all accepted, a fast row with a
+    rejection, or a draft row (hit or jit) whose bonus the next tree missed. An n-gram
+    speculator that has just copied a whole row keeps copying, one with only the prompt to
+    match has little to copy, and after the draft's miss the target often turns to repeat its
+    context (loop 13's first calibration pass at B=1, T=0, k=8: 5.5 tokens accepted after a
+    full fast row, 0.6 on the first row, 4.1 after a partial one; k=8 uniform: 6.6 after a
+    draft row). After a draft row the first proposal follows ``alpha_fast_rank`` where the bonus
+    rank is known (then this table's later positions). Empty: ``alpha_fast_rank`` or
+    ``alpha_fast`` in that context.
     run_spread: how sequences differ under the run model: per measured sequence a multiplier r
     on its odds of rejection, fitted jointly with the run tables, which then hold a typical
     sequence's rates (r = 1): where the table says a, a sequence with multiplier r accepts
@@ -311,6 +317,8 @@ class ChancePoint:
     run_spread: tuple[float, ...] = ()
     alpha_fast_first: tuple[float, ...] = ()
     alpha_fast_full: tuple[float, ...] = ()
+    alpha_fast_part: tuple[float, ...] = ()
+    alpha_fast_draft: tuple[float, ...] = ()
     coverage_spread: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:

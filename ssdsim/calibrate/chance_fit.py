@@ -21,7 +21,7 @@ from scipy.optimize import lsq_linear, minimize_scalar
 
 from ssdsim.calibrate.tally import Tally, coverage_table
 from ssdsim.chance import coverage
-from ssdsim.profile import ChancePoint, Coverage
+from ssdsim.profile import FAST_CONTEXTS, ChancePoint, Coverage
 
 R_MIN = 1e-3
 
@@ -423,8 +423,7 @@ def fit_point(
         run_spread=runs.spread,
         alpha_fast_rank=tally.run_alpha_rank("fast") or (),
         coverage_spread=fit_coverage_spread(tally, cov[0]) if cov else (),
-        alpha_fast_first=tally.alpha_fast_context("first") if fast else (),
-        alpha_fast_full=tally.alpha_fast_context("full") if fast else (),
+        **{f"alpha_fast_{c}": tally.alpha_fast_context(c) if fast else () for c in FAST_CONTEXTS},
     )
     if cov is None:
         return PointFit(point, None, None, (), 0)

@@ -78,6 +78,8 @@ def format_report(cal: Calibration) -> str:
         for name, table in (
             ("on a sequence's first step", p.alpha_fast_first),
             ("after a fully accepted fast row", p.alpha_fast_full),
+            ("after a fast row with a rejection", p.alpha_fast_part),
+            ("after a draft row", p.alpha_fast_draft),
         ):
             if table:
                 lines.append(f"  fast rows {name}: acceptance per position {_rates(table)}")

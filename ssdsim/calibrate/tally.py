@@ -18,8 +18,9 @@ SSD rows are also counted by the rank of the bonus before them, where the row be
 hit, jit or fast row whose bonus rank was recorded and that did not carry a run on: the first
 proposal of hit and jit rows (``Tally.run_alpha_rank("draft")``) and of the fast speculator's
 rows (``"fast"``; its missing proposals count as rejected). The fast speculator's rows are
-also counted by the row before (``Tally.alpha_fast_context``): none (the sequence's first
-step), or a fast row with all k proposals accepted; those rows count there and not by rank.
+also counted by the row before (``Tally.alpha_fast_context``, ``FAST_CONTEXTS``): none (the
+sequence's first step), a fast row with all k proposals accepted, one with a rejection, or a
+draft row; only those after a draft row count by rank too (the draft's miss at a deep rank).
 
 Groups: one per (temperature, rescale); SD and AR traces count at rescale 1 (Saguaro's rescale
 acts only on SSD's sampling). Pure Python and numpy; never torch or the executor.
@@ -34,6 +35,7 @@ import numpy as np
 
 from ssdsim._schema import SchemaError
 from ssdsim.chance import rank_bucket
+from ssdsim.profile import FAST_CONTEXTS
 from ssdsim.trace import SeqOutcome, Trace
 
 KINDS = ("hit", "jit", "fast")
@@ -41,7 +43,6 @@ RUN_KINDS = ("sd", "hit", "jit")
 RUN_MAX = 32  # run lengths from here on are counted together
 RANK_GROUPS = ("draft", "fast")
 RANK_BUCKETS = 6  # bonus ranks 1, 2-3, 4-7, 8-15, 16-31, and 32 on (or beyond the recorded depth)
-FAST_CONTEXTS = ("first", "full")  # a fast row's row before: none, or a fully accepted fast row
 
 
 @dataclass
@@ -247,6 +248,13 @@ def next_run(run: int | None, o: SeqOutcome, kind: str | None, ranked: bool) -> 
     return None if run is None else run + o.accepted_len + 1
 
 
+def fast_context_after(kind: str | None, accepted_len: int, k: int) -> str:
+    """The context (``FAST_CONTEXTS``) a fast row has after a row of ``kind`` (None: AR)."""
+    if kind == "fast":
+        return "full" if accepted_len >= k else "part"
+    return "draft"
+
+
 def _count(reached: list[int], passed: list[int], accepted_len: int, proposed: int) -> None:
     """Position i reached when at least i proposals were accepted and more than i proposed."""
     while len(reached) < proposed:
@@ -301,7 +309,7 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
         k = int(trace.header.policy.get("k", 0))
         runs: dict[int, int | None] = {}
         ranks: dict[int, int | None] = {}  # the bonus rank before the next row (SSD)
-        before: dict[int, str | None] = {}  # the fast context of the next row (FAST_CONTEXTS)
+        before: dict[int, str] = {}  # the fast context of the next row (FAST_CONTEXTS)
         for step in trace.steps:
             for o in step.seqs:
                 seq = (path, o.seq)
@@ -313,15 +321,16 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
                     tally.add_run(
                         "sd" if mode == "sd" else kind, run, o.accepted_len, o.proposed, seq
                     )
-                context = before.get(o.seq, "first")
-                if kind == "fast" and context is not None:
+                if kind == "fast":
+                    context = before.get(o.seq, "first")
                     reached, passed = tally.fast_ctx_reached, tally.fast_ctx_passed
                     _count(reached[context], passed[context], o.accepted_len, k)
                 rank = ranks.get(o.seq)
-                if rank is not None and kind in KINDS and not (kind == "fast" and context):
+                after_draft = before.get(o.seq) == "draft"
+                if rank is not None and kind in KINDS and (kind != "fast" or after_draft):
                     group = "fast" if kind == "fast" else "draft"
                     tally.add_rank(group, rank, o.accepted_len, seq)
-                before[o.seq] = "full" if kind == "fast" and o.accepted_len >= k else None
+                before[o.seq] = fast_context_after(kind, o.accepted_len, k)
                 runs[o.seq] = next_run(run, o, kind, ranked)
                 ends_run = kind == "fast" or (kind in ("hit", "jit") and runs[o.seq] == 0)
                 ranks[o.seq] = (

@@ -122,7 +122,7 @@ def _chunk(
 class _Slot:
     """One slot's state between chunks (run model): hit state, run length, 1 + the bucket
     of the bonus rank that ended the run (0: unknown, e.g. after a fast row or the prefill) and
-    the context of a fast row next (``Plan.fast_first``/``fast_full``: "first", "full", "")."""
+    the context of a fast row next (``Plan.fast_before``, ``FAST_CONTEXTS``)."""
 
     hit: bool = False
     run: int = 0
@@ -136,7 +136,7 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
     rows: the after-hit CDFs by run, the jit-miss CDFs by run (None: fast misses), this
     sequence's CDF of a fast speculator's row, the CDFs by the rank bucket before of draft and
     fast rows (None: by kind; ``Plan.run_rank``, ``fast_rank``), a fast row's CDFs by the row
-    before (``Plan.fast_first``, ``fast_full``; None: by rank) and this sequence's thresholds
+    before (``Plan.fast_before``; a missing context: by rank) and this sequence's thresholds
     (``Plan.thresholds``: hit thresholds, the run's bonus chance, the bucket edges' coverage
     after a hit and on a missed row)."""
     first, miss, miss_pos, by_rank, fast_rank, by_before, th = rows
@@ -157,6 +157,8 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
     else:
         if miss is not None:
             row = draft_row(miss)
+        elif fast_rank is not None and bucket >= 0 and slot.before == "draft":
+            row = fast_rank[min(bucket, len(fast_rank) - 1)]
         elif by_before.get(slot.before) is not None:
             row = by_before[slot.before]
         elif fast_rank is not None and bucket >= 0:
@@ -166,7 +168,8 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
         a = bisect_right(row, u)
         full, draft_row, edges = a >= k, miss is not None, bounds_miss
         thr = thr_miss[a]
-    slot.before = "full" if ssd and not slot.hit and miss is None and full else ""
+    fast = ssd and not slot.hit and miss is None
+    slot.before = ("full" if full else "part") if fast else "draft"
     slot.run = slot.run + a + 1 if draft_row and full and v < bonus_run else 0
     if edges is not None:
         slot.rank = bisect_right(edges[k if full else a], v) + 1 if slot.run == 0 else 0
@@ -188,10 +191,7 @@ def _run_chunk(
     by_rank, fast_rank = (
         t.tolist() if t is not None else None for t in (plan.run_rank, plan.fast_rank)
     )
-    by_before = {
-        name: t.tolist() if t is not None else None
-        for name, t in (("first", plan.fast_first), ("full", plan.fast_full))
-    }
+    by_before = {c: t.tolist() for c, t in (plan.fast_before or {}).items()}
     shared = plan.thresholds(0)  # every sequence's without a coverage spread
     for s in range(n):
         seq = int(seq_ids[s])

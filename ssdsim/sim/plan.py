@@ -27,7 +27,7 @@ from ssdsim.chance import (
     spread_alpha,
 )
 from ssdsim.policy import Policy
-from ssdsim.profile import RUN_ALPHA_FIELDS, Profile
+from ssdsim.profile import FAST_CONTEXTS, RUN_ALPHA_FIELDS, Profile
 from ssdsim.workload import Workload, prompt_lengths
 
 STREAMS = {
@@ -77,9 +77,9 @@ class Plan:
     cov_seq: per sequence, its multiplier on the odds of a miss (``ChanceAt.coverage_spread``,
         dealt out by stream ``coverage_spread``; run model only): ``thresholds`` moves the hit
         thresholds, the run's bonus chance and the rank bounds by it; None: none.
-    fast_first/fast_full: (k+1,) P(A <= j) of a fast fallback's row on a sequence's first step
-        and after a fast row whose k proposals were all accepted (``ChanceAt.alpha_fast_first``,
-        ``alpha_fast_full``; run model only), or None (``fast_rank``, then ``cdf_miss``).
+    fast_before: per context of a fast fallback's row (``FAST_CONTEXTS``: the row before it),
+        its (k+1,) P(A <= j) (``ChanceAt.alpha_fast_first`` ...; run model only); a context
+        without a table, and every context when None, uses ``fast_rank``, then ``cdf_miss``.
     rank_bounds/rank_bounds_miss: (k+1, E) c_j at the buckets' last ranks (1, 3, 7, ..) after
         a hit / on a missed row, row j < k after j accepted proposals, row k the bonus after
         all were: the rank-stream uniform v falls in bucket #{edges : v >= c_j(edge)}.
@@ -109,8 +109,7 @@ class Plan:
     rank_bounds: np.ndarray | None = None
     rank_bounds_miss: np.ndarray | None = None
     run_seq: tuple[tuple[list | None, ...], ...] | None = None
-    fast_first: np.ndarray | None = None
-    fast_full: np.ndarray | None = None
+    fast_before: dict[str, np.ndarray] | None = None
     cov_seq: np.ndarray | None = None
 
     def thresholds(self, seq_id: int) -> tuple:
@@ -270,8 +269,8 @@ def _rank_tables(at: ChanceAt, policy: Policy, miss_kind: str) -> dict[str, np.n
     if draft:
         rest = [shared[min(i, len(shared) - 1)] for i in range(1, k)]
         out["run_rank"] = np.stack([accept_cdf([r, *rest], k) for r in draft])
-    if fast and miss_kind == "fast":
-        tail = at.alpha_fast[1:] or at.alpha_fast
+    if fast and miss_kind == "fast":  # after a draft row: its own later positions, if measured
+        tail = at.alpha_fast_draft[1:] or at.alpha_fast[1:] or at.alpha_fast
         rest = [tail[min(i, len(tail) - 1)] for i in range(k - 1)]
         out["fast_rank"] = np.stack([accept_cdf([r, *rest], k) for r in fast])
     edges = rank_bucket_edges(max(len(draft), len(fast)))
@@ -287,11 +286,12 @@ def _rank_tables(at: ChanceAt, policy: Policy, miss_kind: str) -> dict[str, np.n
 
 def _fast_context_cdfs(
     at: ChanceAt, policy: Policy, miss_kind: str
-) -> dict[str, np.ndarray | None]:
-    """``Plan``'s fast_first and fast_full (None where the chance has no table or no fast row)."""
-    tables = {"fast_first": at.alpha_fast_first, "fast_full": at.alpha_fast_full}
-    use = policy.mode == "ssd" and miss_kind == "fast"
-    return {n: accept_cdf(t, policy.k) if use and t else None for n, t in tables.items()}
+) -> dict[str, np.ndarray] | None:
+    """``Plan.fast_before``: the contexts with a table (None without a fast fallback)."""
+    if policy.mode != "ssd" or miss_kind != "fast":
+        return None
+    tables = {c: getattr(at, f"alpha_fast_{c}") for c in FAST_CONTEXTS}
+    return {c: accept_cdf(t, policy.k) for c, t in tables.items() if t} or None
 
 
 def make_plan(
@@ -342,7 +342,7 @@ def make_plan(
         run_miss=runs[1],
         bonus_run=float(coverage_for(at, "hit", k, k, 1)) if runs[0] is not None else 0.0,
         **ranked,
-        **(_fast_context_cdfs(at, policy, miss_kind) if runs[0] is not None else {}),
+        fast_before=_fast_context_cdfs(at, policy, miss_kind) if runs[0] is not None else None,
         cov_seq=deal_spread(at.coverage_spread, len(outputs), stream(seed, "coverage_spread"))
         if ssd and runs[0] is not None and at.coverage_spread
         else None,

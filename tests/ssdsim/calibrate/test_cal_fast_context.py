@@ -1,5 +1,6 @@
-"""The fast speculator's rows by the row before them: a sequence's first step, or after a fast
-row whose k proposals were all accepted (``ChancePoint.alpha_fast_first``, ``alpha_fast_full``).
+"""The fast speculator's rows by the row before them: a sequence's first step, a fast row whose
+k proposals were all accepted, one with a rejection, or a draft row (``ChancePoint.alpha_fast_first``,
+``_full``, ``_part``, ``_draft``).
 
 Round trip: a truth with both tables, traced by the simulator, calibrated: the tables come back,
 and a wrong table (the contexts ignored) is told apart by the traced rows themselves."""
@@ -40,30 +41,44 @@ def _with(profile, point):
 
 
 def _fast_rows_by_before(path) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {"first": [], "full": [], "other": []}
+    out: dict[str, list[int]] = {"first": [], "full": [], "part": [], "draft": []}
     before: dict[int, str] = {}
     for step in read_trace(path).steps:
         for o in step.seqs:
             if o.proposer == "fast":
                 out[before.get(o.seq, "first")].append(o.accepted_len)
-            full = o.proposer == "fast" and o.accepted_len >= K
-            before[o.seq] = "full" if full else "other"
+                before[o.seq] = "full" if o.accepted_len >= K else "part"
+            else:
+                before[o.seq] = "draft"
     return out
 
 
 def test_fast_context_tables_round_trip(make_toy, tmp_path):
-    truth = _with(make_toy(), _point(alpha_fast_first=(0.1,), alpha_fast_full=(0.97, 0.95)))
+    truth = _with(
+        make_toy(),
+        _point(
+            alpha_fast_first=(0.1,),
+            alpha_fast_full=(0.97, 0.95),
+            alpha_fast_part=(0.3,),
+            alpha_fast_draft=(0.6, 0.9),
+        ),
+    )
     path = tmp_path / "t.jsonl"
     simulate(truth, SPARSE, WL, trace_path=path)
     rows = _fast_rows_by_before(path)
     assert len(rows["first"]) == WL.num_prompts and len(rows["full"]) > 100
     # the simulator follows each table in its context
-    assert statistics.fmean(rows["full"]) > 3.0 > 1.0 > statistics.fmean(rows["first"])
+    means = {c: statistics.fmean(v) for c, v in rows.items()}
+    assert means["full"] > 3.0 > means["draft"] > 1.0 > means["part"] > means["first"]
     (fit,) = calibrate([str(path)], base=make_toy()).points
     assert fit.point.alpha_fast_full[:2] == pytest.approx((0.97, 0.95), abs=0.03)
     # 24 first rows: fewer than the 20 needed at the second position, so they pool
     assert fit.point.alpha_fast_first[0] == pytest.approx(0.1, abs=0.1)
-    # the rows in these contexts do not count toward the rank table or another context
+    assert fit.point.alpha_fast_part[0] == pytest.approx(0.3, abs=0.06)
+    assert fit.point.alpha_fast_draft[:2] == pytest.approx((0.6, 0.9), abs=0.05)
+    # after a draft row the rank table (fitted from those rows alone) holds the first proposal
+    assert fit.point.alpha_fast_rank[0] == pytest.approx(0.6, abs=0.06)
+    # the contexts' own tables, not a pooled rate: without them, full rows accept less
     plain_path = tmp_path / "plain.jsonl"
     simulate(_with(make_toy(), _point()), SPARSE, WL, trace_path=plain_path)
     plain = _fast_rows_by_before(plain_path)
