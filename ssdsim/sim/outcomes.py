@@ -192,13 +192,11 @@ def _run_chunk(
         t.tolist() if t is not None else None for t in (plan.run_rank, plan.fast_rank)
     )
     by_before = {c: t.tolist() for c, t in (plan.fast_before or {}).items()}
-    shared = plan.thresholds(0)  # every sequence's without a coverage spread
     for s in range(n):
         seq = int(seq_ids[s])
         if plan.run_seq is not None:
             first, miss, by_rank = plan.run_seq[seq]
-        th = shared if plan.cov_seq is None else plan.thresholds(seq)
-        rows = (first, miss, pos[s].tolist(), by_rank, fast_rank, by_before, th)
+        rows = (first, miss, pos[s].tolist(), by_rank, fast_rank, by_before, plan.thresholds(seq))
         us, vs, slot = u[:, s].tolist(), v[:, s].tolist(), slots[s]
         for t in range(steps):
             hit[t, s] = slot.hit

@@ -112,16 +112,21 @@ class Plan:
     fast_before: dict[str, np.ndarray] | None = None
     cov_seq: np.ndarray | None = None
 
+    _moved: dict[float, tuple] = field(default_factory=dict, repr=False, compare=False)
+
     def thresholds(self, seq_id: int) -> tuple:
         """(thr_hit, thr_hit_cut, thr_miss, bonus_run, rank_bounds, rank_bounds_miss) of one
-        sequence as lists (None where the plan has none), moved by its ``cov_seq``."""
+        sequence as lists (None where the plan has none), moved by its ``cov_seq``; computed
+        once per multiplier (the sampler asks for them every chunk of steps)."""
         m = 1.0 if self.cov_seq is None else float(self.cov_seq[seq_id])
-        tables = (self.thr_hit, self.thr_hit_cut, self.thr_miss, self.bonus_run)
-        tables += (self.rank_bounds, self.rank_bounds_miss)
-        return tuple(
-            None if t is None else (odds_coverage(t, m) if m != 1.0 else np.asarray(t)).tolist()
-            for t in tables
-        )
+        if m not in self._moved:
+            tables = (self.thr_hit, self.thr_hit_cut, self.thr_miss, self.bonus_run)
+            tables += (self.rank_bounds, self.rank_bounds_miss)
+            self._moved[m] = tuple(
+                None if t is None else (odds_coverage(t, m) if m != 1.0 else np.asarray(t)).tolist()
+                for t in tables
+            )
+        return self._moved[m]
 
     def cdfs(self, seq_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(slots, k+1) P(A <= j) after a hit and on a missed row, per sequence of a batch."""
