@@ -35,9 +35,10 @@ from executor.profile_worker import Bench
 PROBE_POINT = (1, 1, 64)  # batch, tokens per forward, context
 
 
-def speed_probe(model: Decoder, forwards: int = 96, warmup: int = 12) -> dict[str, float | int]:
-    """Mean seconds per target forward at ``PROBE_POINT``: wall (``target_forward_s``) and the
-    thread's CPU time (``target_forward_cpu_s``), after ``warmup`` untimed forwards."""
+def time_forwards(model: Decoder, forwards: int = 96, warmup: int = 12) -> tuple[float, float]:
+    """Mean seconds per forward at ``PROBE_POINT`` of ``model`` on its device: wall and the
+    thread's CPU time, after ``warmup`` untimed forwards (the target here, the draft in the SSD
+    draft worker)."""
     if forwards < 1 or warmup < 0:
         raise ValueError(f"speed_probe: forwards {forwards} (>= 1), warmup {warmup} (>= 0)")
     call = Bench(model, [PROBE_POINT], "forward").call(PROBE_POINT)
@@ -53,17 +54,30 @@ def speed_probe(model: Decoder, forwards: int = 96, warmup: int = 12) -> dict[st
         if cuda:
             torch.cuda.synchronize(model.device)
         wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
+    return wall / forwards, cpu / forwards
+
+
+def speed_probe(model: Decoder, forwards: int = 96, warmup: int = 12) -> dict[str, float | int]:
+    """Mean seconds per target forward at ``PROBE_POINT``: wall (``target_forward_s``) and the
+    thread's CPU time (``target_forward_cpu_s``), after ``warmup`` untimed forwards."""
+    wall, cpu = time_forwards(model, forwards, warmup)
     return {
-        "target_forward_s": wall / forwards,
-        "target_forward_cpu_s": cpu / forwards,
+        "target_forward_s": wall,
+        "target_forward_cpu_s": cpu,
         "forwards": forwards,
         "context": PROBE_POINT[2],
     }
 
 
-def around(before: dict[str, float | int], after: dict[str, float | int]) -> dict[str, Any]:
-    """The record of a probe before and one after a run: their means, and each."""
-    return {
+def around(
+    before: dict[str, float | int],
+    after: dict[str, float | int],
+    draft: tuple[tuple[float, float], tuple[float, float]] | None = None,
+) -> dict[str, Any]:
+    """The record of a probe before and one after a run: their means, and each. ``draft``: the
+    SSD draft worker's (wall, CPU) seconds per draft forward before and after, timed on its own
+    core while the target waited (``draft_forward_s``, ``draft_before_s``, ``draft_after_s``)."""
+    rec: dict[str, Any] = {
         "target_forward_s": (before["target_forward_s"] + after["target_forward_s"]) / 2,
         "target_forward_cpu_s": (before["target_forward_cpu_s"] + after["target_forward_cpu_s"])
         / 2,
@@ -72,3 +86,12 @@ def around(before: dict[str, float | int], after: dict[str, float | int]) -> dic
         "forwards": before["forwards"],
         "context": before["context"],
     }
+    if draft is not None:
+        (b_wall, b_cpu), (a_wall, a_cpu) = draft
+        rec.update(
+            draft_forward_s=(b_wall + a_wall) / 2,
+            draft_forward_cpu_s=(b_cpu + a_cpu) / 2,
+            draft_before_s=b_wall,
+            draft_after_s=a_wall,
+        )
+    return rec

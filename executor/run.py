@@ -226,9 +226,12 @@ def run(spec: RunSpec) -> RunResult:
 
 def _generate(engine, target: Decoder, spec: RunSpec) -> RunResult:
     """Decode; with ``spec.speed_probe`` time the target just before and just after (SSD: its
-    draft worker started and idle), so that every mode is probed alike."""
+    draft worker started and idle), so that every mode is probed alike; SSD then also times the
+    draft on its own core (the worker, while the target waits)."""
     w = spec.workload
     before = speed_probe(target) if spec.speed_probe else None
+    draft_probe = getattr(engine, "probe_draft", None) if spec.speed_probe else None
+    draft_before = draft_probe() if draft_probe is not None else None
     result = generate(
         engine,
         spec.prompt_ids,
@@ -238,7 +241,10 @@ def _generate(engine, target: Decoder, spec: RunSpec) -> RunResult:
         ignore_eos=w.ignore_eos,
     )
     if before is not None:
-        result.machine["speed_probe"] = around(before, speed_probe(target))
+        after = speed_probe(target)
+        draft_after = draft_probe() if draft_before is not None else None
+        draft = (draft_before, draft_after) if draft_after is not None else None
+        result.machine["speed_probe"] = around(before, after, draft)
     return result
 
 

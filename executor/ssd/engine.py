@@ -106,6 +106,18 @@ class SSDEngine:
         }
         return {"draft_busy_s": self.stats.busy_s, "extra": extra}
 
+    def probe_draft(self) -> tuple[float, float] | None:
+        """The draft's (wall, CPU) seconds per forward on its own core (``executor.probe``),
+        between batches; None when the link cannot probe (in-process) or the draft is lost."""
+        probe = getattr(self.link, "probe", None)
+        if probe is None or self.failure is not None:
+            return None
+        try:
+            return probe()
+        except DraftFailure as exc:
+            self._fail(exc)
+            return None
+
     def close(self) -> None:
         self.link.close()
 

@@ -31,6 +31,7 @@ class Cmd(IntEnum):
     EXIT = 2  # the worker leaves its loop
     FINISH = 3  # end of a batch: rank the last step's bonus tokens, report the last times
     PING = 4  # answer at once (handshake measurement)
+    PROBE = 5  # time the draft's forwards on its device (executor.probe); answer wall, CPU s
 
 
 REQUEST_HEADER = 6  # cmd, batch size, step, and room for a command's other numbers

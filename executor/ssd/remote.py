@@ -176,6 +176,12 @@ class RemoteDraft:
             if i:  # the first one also waits for the worker's process group
                 self.handshake_s.append(time.perf_counter() - t0)
 
+    def probe(self, forwards: int = 96, warmup: int = 12) -> tuple[float, float]:
+        """(wall, CPU) seconds per draft forward, timed by the worker on its own device and core
+        (``executor.probe.time_forwards``) while this process waits; between batches only."""
+        self._exchange(pack_command(self.req_buf, Cmd.PROBE, forwards, warmup))
+        return float(self.resp_buf[1]), float(self.resp_buf[2])
+
     # -- the link ----------------------------------------------------------------------------
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.is_alive()

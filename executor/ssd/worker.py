@@ -5,7 +5,8 @@ parent (Linux ``PR_SET_PDEATHSIG``), ignores SIGINT (a terminal's Ctrl-C goes to
 process group; the parent decides and stops it), pins itself to its core with one torch thread,
 reports ``worker_up`` (or ``worker_error``) in the rendezvous store, and loops:
 
-    take a command from the mailbox -> PING: answer | PREFILL: receive the prompts (process
+    take a command from the mailbox -> PING: answer | PROBE: time draft forwards (the speed
+    of the draft's core, ``executor.probe``), answer | PREFILL: receive the prompts (process
     group), prefill the trunk | SPEC: serve (lookup, jit or fast), answer, then pre-speculate
     until done or until the next command is posted (the doorbell) | FINISH: last ranks | EXIT
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from executor.model.decoder import Decoder
+from executor.probe import time_forwards
 from executor.ssd.mailbox import Mailbox
 from executor.ssd.protocol import (
     Cmd,
@@ -150,6 +152,11 @@ def serve_forever(
         if cmd == Cmd.EXIT:
             return
         if cmd == Cmd.PING:
+            box.answer(resp_buf)
+            continue
+        if cmd == Cmd.PROBE:
+            wall, cpu = time_forwards(spec.draft, int(req_buf[1]), int(req_buf[2]))
+            resp_buf[1], resp_buf[2] = wall, cpu
             box.answer(resp_buf)
             continue
         if cmd == Cmd.PREFILL:

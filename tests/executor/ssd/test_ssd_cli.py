@@ -2,7 +2,8 @@
 
 The outputs equal AR's; ``--json`` adds the hit rate, SSD efficiency and handshake latencies;
 the trace carries the SSD timestamps, per-sequence hits, proposers and bonus ranks, the policy
-in its header and the draft's numbers in its summary.
+in its header and the draft's numbers in its summary; ``--speed-probe`` times the draft on its
+own core too.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def test_ssd_run_from_a_policy_file(smoke_cache, tmp_path, capsys):
         "cpu",
         "--trace",
         str(trace),
+        "--speed-probe",
     )
     assert out["outputs"] == _run(capsys, "--mode", "ar")["outputs"]
     assert out["mode"] == "ssd" and out["policy"] == policy.label()
@@ -45,6 +47,11 @@ def test_ssd_run_from_a_policy_file(smoke_cache, tmp_path, capsys):
     assert t.header.devices["backend"] == "gloo" and "core" in t.header.devices["draft"]
     assert t.summary.hit_rate == out["hit_rate"] and t.summary.draft_busy_s > 0
     assert t.summary.extra["handshake_samples"] == 200
+    probe = t.header.devices["speed_probe"]  # both cores timed, before and after the decode
+    assert probe == out["speed_probe"] and 0 < probe["target_forward_s"] < 1
+    assert 0 < probe["draft_forward_s"] < probe["target_forward_s"]  # the draft is smaller
+    assert probe["draft_forward_s"] == (probe["draft_before_s"] + probe["draft_after_s"]) / 2
+    assert 0 < probe["draft_forward_cpu_s"] <= 2 * probe["draft_forward_s"]
     check_step_times(t.steps)
     check_ranks_predict_hits(t.steps, policy)
     assert sum(o.emitted_tokens for s in t.steps for o in s.seqs) == 6 * 23
