@@ -174,6 +174,21 @@ def draft_chain_s(profile: Profile, batch: Any, k: int, context: Any) -> Any:
     return forwards_s(profile.draft, batch, 1, context + 1, 1, k)
 
 
+def jit_s(profile: Profile, batch: Any, k: int, context: Any, sampling: float = 1.0) -> Any:
+    """SSD's jit decoding of ``batch`` missed rows: the chain forwards times
+    ``Profile.jit_scale`` (and ``sampling``, the draft's sampling scale at T > 0) plus
+    ``Profile.jit_fixed_s`` (0 seconds without a missed row)."""
+    fixed = np.where(np.asarray(batch) > 0, profile.jit_fixed_s, 0.0)
+    out = draft_chain_s(profile, batch, k, context) * profile.jit_scale * sampling + fixed
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def jit_answer_s(profile: Profile, batch: Any) -> Any:
+    """``Profile.jit_answer_s`` at ``batch`` rows (0 seconds for an empty batch)."""
+    out = np.where(np.asarray(batch) > 0, by_batch(profile.jit_answer_s, batch, 0.0), 0.0)
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def by_batch(table: dict[int, float], batch: Any, default: float) -> Any:
     """A per-batch-size table at ``batch``: linear between its sizes, the nearest one's beyond."""
     if not table:

@@ -493,6 +493,15 @@ class Profile:
         jit_scale: multiplier on the draft's chain forwards when SSD's draft worker decodes
             missed rows (jit): the worker's forwards, run right after its tree on another core,
             can cost more than SD's drafting in the target's process.
+        jit_fixed_s: seconds a jit decode takes beyond its scaled chain forwards, once per step
+            with missed rows (picking the rows, the worker's bookkeeping): fitted with
+            ``jit_scale`` over jit traces at several k (loop 14: 0.78 ms for k = 2 against
+            2.11 ms for k = 8 at B = 1, not a quarter of it).
+        jit_answer_s: seconds the target's wait for a jit answer takes beyond the response
+            message, per batch size ``{"1": s, "4": s}`` (linear in B between them, the
+            nearest beyond; empty: 0): on steps with missed rows under jit, the link on the
+            critical path runs longer than on steps the target serves from the shared cache
+            (loop 14: 0.28 against 0.15 ms at B = 1, 0.69 against 0.21 ms at B = 4, means).
     """
 
     name: str
@@ -522,6 +531,8 @@ class Profile:
     ssd_dist_row_s: float = 0.0
     verify_sample_row_s: float = 0.0
     sd_draft_fixed_s: float = 0.0
+    jit_fixed_s: float = 0.0
+    jit_answer_s: dict[int, float] = field(default_factory=dict)
     sd_draft_scales: dict[int, float] = field(default_factory=dict)
     host_by_batch: dict[str, dict[int, float]] = field(default_factory=dict)
 
@@ -565,11 +576,13 @@ class Profile:
         check_float(o, "ssd_dist_row_s", self.ssd_dist_row_s, 0.0)
         check_float(o, "verify_sample_row_s", self.verify_sample_row_s, 0.0)
         check_float(o, "sd_draft_fixed_s", self.sd_draft_fixed_s, 0.0)
+        check_float(o, "jit_fixed_s", self.jit_fixed_s, 0.0)
         object.__setattr__(self, "mode_overheads", _mode_overheads(o, self.mode_overheads))
         object.__setattr__(self, "host_by_batch", _host_by_batch(o, self.host_by_batch))
         object.__setattr__(
             self, "sd_draft_scales", _by_batch(o, "sd_draft_scales", self.sd_draft_scales)
         )
+        object.__setattr__(self, "jit_answer_s", _by_batch(o, "jit_answer_s", self.jit_answer_s))
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})

@@ -168,7 +168,9 @@ def calibration_points(ssd: bool) -> list[Point]:
     and 4, so that every verification width of the validation grid (3 to 9 tokens) is scaled by
     runs: the target's forward of 3 tokens runs another kernel path than 4 or more, and a
     scale interpolated from 1 and 5 tokens predicted SD k=2 at B=1 16-23% too fast (loop 13's
-    first three passes, whose passes agreed within 2%)."""
+    first three passes, whose passes agreed within 2%). SSD k=4 jit at B=4 (greedy), so that
+    jit's answer (``Profile.jit_answer_s``) is measured at B=4, not carried over from B=1
+    (loop 14: the answered steps' link ran 0.48 ms past the others' at B=4, 0.13 ms at B=1)."""
     pts = [Point(Policy(mode="ar"), b, 0.0) for b in (1, 4, CALIB_B8)]
     pts += [Point(Policy(mode="sd", k=4), b, t) for b in (1, 4) for t in (0.0, 1.0)]
     pts += [Point(Policy(mode="sd", k=8), b, t) for b in (1, 4) for t in (0.0, 1.0)]
@@ -187,6 +189,7 @@ def calibration_points(ssd: bool) -> list[Point]:
             Point(sparse_fast_ssd(8), 1, 1.0, "sparse"),
             Point(uniform_ssd(2, 3, "fast"), 1, 0.0, "uniform"),
             Point(uniform_ssd(4, 3, "fast"), CALIB_B8, 0.0, "uniform"),
+            Point(uniform_ssd(4, 3, "jit"), 4, 0.0, "uniform"),
         ]
     return pts
 

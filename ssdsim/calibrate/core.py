@@ -166,6 +166,9 @@ def calibrate(
         changes["draft_sampling_scale"] = cal.ssd.sampling_scale
     if cal.ssd.jit_scale is not None:
         changes["jit_scale"] = cal.ssd.jit_scale
+        changes["jit_fixed_s"] = cal.ssd.jit_fixed_s or 0.0
+    if cal.ssd.jit_answer_s:
+        changes["jit_answer_s"] = cal.ssd.jit_answer_s
     if cal.ssd.tree_sample_row_s is not None:
         changes["tree_sample_row_s"] = cal.ssd.tree_sample_row_s
     if cal.ssd.dist_row_s is not None:

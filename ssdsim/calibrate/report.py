@@ -142,7 +142,15 @@ def format_report(cal: Calibration) -> str:
         trees = ", ".join(f"B={b} M={m} x{v:.3f}" for (b, m), v in cal.ssd.tree_scales.items())
         lines.append(
             f"SSD draft tree time scales {trees or '- (no traces to fit them)'}; jit decoding "
-            f"{_x(cal.ssd.jit_scale)} the draft chain; at T > 0: draft chains "
+            f"{_x(cal.ssd.jit_scale)} the draft chain"
+            + (f" + {cal.ssd.jit_fixed_s * 1e3:.3f} ms" if cal.ssd.jit_fixed_s else "")
+            + (
+                ", its answer's wait beyond the message "
+                + ", ".join(f"B={b} {v * 1e3:.3f} ms" for b, v in cal.ssd.jit_answer_s.items())
+                if cal.ssd.jit_answer_s
+                else ""
+            )
+            + "; at T > 0: draft chains "
             f"{_x(cal.ssd.sampling_scale)}, tree sampling "
             + (
                 f"{cal.ssd.tree_sample_row_s * 1e6:.1f} us per branch row and step"

@@ -12,8 +12,15 @@ the executor's SSD traces, after the forwards were scaled (``trace_costs``):
   of steps at T > 0 beyond the greedy fit at their batch size, per distribution received (k
   per row whose proposals came from the draft: hits, and jit's misses); then the host work per
   step is fitted on greedy traces only (when there are any);
-- jit scale (``Profile.jit_scale``): jit decoding's measured seconds over the modelled draft
-  chain of the missed rows, over greedy SSD jit traces;
+- jit decoding (``Profile.jit_scale``, ``Profile.jit_fixed_s``): over the steps of greedy SSD
+  jit traces that had missed rows, grouped by (k, missed rows), the cells' median measured
+  seconds against their median modelled draft chain, a line ``fixed + scale x chain`` by
+  least squares weighted by the steps per cell; the fixed part only where the cells span two k
+  or more (else, and when the line's fixed part would be negative, a scale alone: the ratio of
+  the sums);
+- jit's answer (``Profile.jit_answer_s``, per batch size): on greedy SSD jit traces, the
+  link on the critical path of steps the draft answered beyond that of steps served from the
+  cache alone at the same B (the host work then leaves it out of answered steps);
 - draft tree scales (multiply ``Profile.draft_tree`` by batch and branches per sequence): per
   greedy SSD trace, the run summary's mean glue + tree seconds per pre-speculation over the
   model's at the mean depth reached; the median per (B, M).
@@ -32,6 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import trim_mean
 
 from ssdsim import latency as lat
 from ssdsim.calibrate.latency_fit import OverheadFit, fit_overhead
@@ -49,6 +57,8 @@ class SsdCosts:
     sampling_scale: float | None
     tree_sample_row_s: float | None
     jit_scale: float | None = None
+    jit_fixed_s: float | None = None
+    jit_answer_s: dict[int, float] = dataclasses.field(default_factory=dict)
     dist_row_s: float | None = None
 
 
@@ -68,6 +78,7 @@ def _host_steps(profile: Profile, trace: Trace) -> list[tuple[StepRecord, float]
     """(step, seconds of SSD host work) per full-batch step of one SSD trace."""
     pol, wl = trace.header.policy, trace.header.workload
     k, batch = int(pol["k"]), int(wl.get("batch_size", 1))
+    jit = pol.get("fallback") == "jit"
     context = _prompt_lens(trace)
     req = lat.link_s(profile.link, lat.request_bytes(batch))
     resp = lat.link_s(
@@ -84,10 +95,44 @@ def _host_steps(profile: Profile, trace: Trace) -> list[tuple[StepRecord, float]
             ctx = sum(context[o.seq] for o in s.seqs) / batch
             fwd = lat.forward_s(profile.target, batch, k + 1, ctx + k + 1)
             rest = s.draft_s + s.wait_s + req + resp  # draft_s: jit or the fast speculator
+            if jit and _answered(s):
+                rest += float(lat.jit_answer_s(profile, batch))
             out.append((s, nxt.t_start_s - s.t_start_s - fwd - rest))
         for o in s.seqs:
             context[o.seq] += o.emitted_tokens
     return out
+
+
+def _answered(step: StepRecord) -> bool:
+    """A jit trace's step whose missed rows the draft answered (the target waited for it)."""
+    return step.draft_s > 0 and any(not o.cache_hit and o.proposed > 0 for o in step.seqs)
+
+
+def _full_steps(trace: Trace) -> list[StepRecord]:
+    b = int(trace.header.workload.get("batch_size", 1))
+    return [s for s in trace.steps[:-1] if len(s.seqs) == b]
+
+
+def fit_jit_answer(ssd: list[Trace]) -> dict[int, float]:
+    """Per batch size of the greedy SSD jit traces: the link on the critical path of steps
+    the draft answered (jit) beyond that of the steps served from the cache alone, at the same
+    batch size over every greedy SSD trace (trimmed means, 2% each side; >= 0)."""
+    answered: dict[int, list[float]] = defaultdict(list)
+    served: dict[int, list[float]] = defaultdict(list)
+    for t in ssd:
+        if _temperature(t) > 0:
+            continue
+        b, jit = (
+            int(t.header.workload.get("batch_size", 1)),
+            t.header.policy.get("fallback") == "jit",
+        )
+        for s in _full_steps(t):
+            (answered if jit and _answered(s) else served)[b].append(s.link_s)
+    return {
+        b: max(float(trim_mean(answered[b], 0.02) - trim_mean(served[b], 0.02)), 0.0)
+        for b in sorted(answered)
+        if len(answered[b]) >= 10 and len(served[b]) >= 10
+    }
 
 
 def host_samples(profile: Profile, trace: Trace) -> list[tuple[int, float]]:
@@ -197,10 +242,10 @@ def fit_tree_sample_row_s(profile: Profile, ssd: list[Trace]) -> float | None:
     return max(weighted_median(per_row, rows), 0.0) if rows else None
 
 
-def fit_jit_scale(profile: Profile, ssd: list[Trace]) -> float | None:
-    """Measured / modelled seconds of jit decoding, summed over the steps of greedy SSD jit
-    traces that had missed rows (the modelled chain: k draft forwards of the missed rows)."""
-    measured = model = 0.0
+def fit_jit(profile: Profile, ssd: list[Trace]) -> tuple[float, float] | None:
+    """(scale, fixed seconds) of jit decoding over greedy SSD jit traces (module docstring);
+    None without a jit step that decoded missed rows."""
+    cells: dict[tuple[int, int], tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for t in ssd:
         pol = t.header.policy
         if _temperature(t) > 0 or pol.get("fallback") != "jit":
@@ -211,11 +256,22 @@ def fit_jit_scale(profile: Profile, ssd: list[Trace]) -> float | None:
             missed = [o for o in s.seqs if not o.cache_hit and o.proposed > 0]
             if missed and s.draft_s > 0:
                 ctx = sum(context[o.seq] for o in missed) / len(missed)
-                measured += s.draft_s
-                model += float(lat.draft_chain_s(profile, len(missed), k, ctx))
+                measured, model = cells[(k, len(missed))]
+                measured.append(s.draft_s)
+                model.append(float(lat.draft_chain_s(profile, len(missed), k, ctx)))
             for o in s.seqs:
                 context[o.seq] += o.emitted_tokens
-    return measured / model if model > 0 else None
+    if not cells:
+        return None
+    y = np.array([statistics.median(m) for m, _ in cells.values()])
+    x = np.array([statistics.median(c) for _, c in cells.values()])
+    w = np.array([len(m) for m, _ in cells.values()], dtype=float)
+    if len({k for k, _ in cells}) >= 2:
+        design = np.column_stack([np.ones(len(x)), x]) * np.sqrt(w)[:, None]
+        (fixed, scale), *_ = np.linalg.lstsq(design, y * np.sqrt(w), rcond=None)
+        if fixed >= 0 and scale > 0:
+            return float(scale), float(fixed)
+    return float((w * y).sum() / (w * x).sum()), 0.0
 
 
 def fit_dist_row_s(profile: Profile, ssd: list[Trace], greedy: OverheadFit) -> float | None:
@@ -238,6 +294,8 @@ def fit_ssd_costs(profile: Profile, traces: dict[str, Trace]) -> SsdCosts:
     """SSD host work and the draft's scales, on ``profile`` as scaled so far (forwards)."""
     ssd, sd = _executor(traces, "ssd"), _executor(traces, "sd")
     greedy = [t for t in ssd if _temperature(t) == 0]
+    answer = fit_jit_answer(ssd)
+    profile = dataclasses.replace(profile, jit_answer_s=answer)
     samples = [x for t in (greedy or ssd) for x in host_samples(profile, t)]
     overhead = fit_overhead(samples) if samples else None
     tree_scales = fit_tree_scales(profile, ssd)
@@ -246,11 +304,14 @@ def fit_ssd_costs(profile: Profile, traces: dict[str, Trace]) -> SsdCosts:
         treed = dataclasses.replace(
             profile, draft_tree=scaled_by_cells(profile.draft_tree, tree_scales)
         )
+    jit = fit_jit(profile, ssd)
     return SsdCosts(
         overhead=overhead,
         tree_scales=tree_scales,
         sampling_scale=fit_sampling_scale(sd),
         tree_sample_row_s=fit_tree_sample_row_s(treed, ssd),
-        jit_scale=fit_jit_scale(profile, ssd),
+        jit_scale=jit[0] if jit else None,
+        jit_fixed_s=jit[1] if jit else None,
+        jit_answer_s=answer,
         dist_row_s=fit_dist_row_s(profile, ssd, overhead) if greedy and overhead else None,
     )

@@ -58,11 +58,14 @@ def step_costs(plan: Plan, out: BatchOutcomes, batch_index: int = 0) -> StepCost
         verify = (np.asarray(verify) + prof.ssd_dist_row_s * rows * k).tolist()
     n_miss, ctx_miss = _mean_context(out.context, out.active & ~out.hit)
     zeros = np.zeros(len(n))
-    jit_s = lat.draft_chain_s(prof, n_miss, k, ctx_miss) * ds * prof.jit_scale
+    jit_s = lat.jit_s(prof, n_miss, k, ctx_miss, ds)
     jit = jit_s if plan.miss_kind == "jit" else zeros
+    answer = (  # the target waits for jit's answer: longer than the message alone
+        np.where(n_miss > 0, lat.jit_answer_s(prof, n), 0.0) if plan.miss_kind == "jit" else zeros
+    )
     fast = lat.fast_speculator_s(prof, n_miss) if plan.miss_kind == "fast" else zeros
     resp_bytes = lat.response_bytes(n, k, prof.vocab_size, prof.dist_bytes, plan.with_dists)
-    link_resp = lat.link_s(prof.link, resp_bytes)
+    link_resp = lat.link_s(prof.link, resp_bytes) + answer
     glue, tree = lat.prespec_parts_s(prof, n, k, plan.policy.budget, ctx)
     if plan.with_dists:  # every branch row samples at each of the k tree steps
         tree = tree + prof.tree_sample_row_s * n * plan.policy.budget * k

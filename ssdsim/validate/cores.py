@@ -47,6 +47,7 @@ def scaled_cores(profile: Profile, target: float = 1.0, draft: float = 1.0) -> P
         draft=scaled(profile.draft, d),
         draft_tree=scaled(profile.draft_tree, d) if profile.draft_tree is not None else None,
         tree_sample_row_s=profile.tree_sample_row_s * d,
+        jit_fixed_s=profile.jit_fixed_s * d,  # (jit_answer_s: the link's)
         sd_draft_fixed_s=profile.sd_draft_fixed_s * d,  # SD's drafting (the draft's work)
     )
 

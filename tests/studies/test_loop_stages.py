@@ -93,5 +93,8 @@ def test_calibration_covers_every_batch_size_the_benchmark_compares(stages):
     # every verification width of the validation grid (k = 2..8) has runs at B = 1 and 4
     widths = {(p.batch_size, p.policy.k) for p in pts if p.policy.mode == "sd"}
     assert {(b, k) for b in (1, 4) for k in (2, 4, 6, 8)} <= widths
+    # jit's answer is measured at both batch sizes the validation grid runs jit at
+    jit = {p.batch_size for p in pts if p.policy.mode == "ssd" and p.policy.fallback == "jit"}
+    assert {1, 4} <= jit
     assert {p.policy.mode for p in stages.calibration_points(ssd=False)} == {"ar", "sd"}
     assert len({p.key for p in pts}) == len(pts)  # no point twice (their files would clash)

@@ -117,11 +117,56 @@ def test_jit_scale_recovered(make_toy, tmp_path):
     traces = {str(p): read_trace(_as_executor(p))}
     assert any(not o.cache_hit for s in traces[str(p)].steps for o in s.seqs)
     fit = fit_ssd_costs(dataclasses.replace(truth, jit_scale=1.0), traces)
-    assert fit.jit_scale == pytest.approx(1.7, rel=0.02)
+    assert fit.jit_scale == pytest.approx(1.7, rel=0.02) and fit.jit_fixed_s == 0.0
     # fast misses say nothing about jit
     q = tmp_path / "fast.jsonl"
     simulate(truth, uniform_ssd(3, 1, "fast"), WL, trace_path=q)
     assert fit_ssd_costs(truth, {str(q): read_trace(_as_executor(q))}).jit_scale is None
+
+
+def test_jit_fixed_part_recovered_from_two_lookaheads(make_toy, tmp_path):
+    """jit decoding at 1.3x the chain plus 0.4 ms a step with misses, traced at k = 2 and 6:
+    the line through the (k, missed rows) cells finds both; one scale alone (the old fit) would
+    price k = 2 too cheap and k = 6 too dear."""
+    truth = dataclasses.replace(make_toy(), jit_scale=1.3, jit_fixed_s=4e-4)
+    traces = {}
+    for k in (2, 6):
+        p = tmp_path / f"jit{k}.jsonl"
+        simulate(truth, uniform_ssd(k, 1, "jit"), WL, trace_path=p)
+        traces[str(p)] = read_trace(_as_executor(p))
+    fit = fit_ssd_costs(dataclasses.replace(truth, jit_scale=1.0, jit_fixed_s=0.0), traces)
+    assert fit.jit_scale == pytest.approx(1.3, rel=0.03)
+    assert fit.jit_fixed_s == pytest.approx(4e-4, rel=0.05)
+    one = {p: t for p, t in traces.items() if "jit2" in p}  # one k: a scale alone
+    fit1 = fit_ssd_costs(dataclasses.replace(truth, jit_scale=1.0, jit_fixed_s=0.0), one)
+    assert fit1.jit_fixed_s == 0.0 and fit1.jit_scale > 1.35  # the fixed part absorbed
+
+
+def test_jit_answer_recovered_and_kept_out_of_host_work(make_toy, tmp_path):
+    """The target waits 0.3 ms beyond the message for each jit answer at B=2: the fit finds it
+    from the answered steps' link against the others', and the host work stays as without it."""
+    truth = dataclasses.replace(make_toy(), jit_answer_s={2: 3e-4})
+    traces = {}
+    for fallback in ("jit", "fast"):
+        p = tmp_path / f"{fallback}.jsonl"
+        simulate(truth, uniform_ssd(3, 1, fallback), WL, trace_path=p)
+        traces[str(p)] = read_trace(_as_executor(p))
+    fit = fit_ssd_costs(dataclasses.replace(truth, jit_answer_s={}), traces)
+    assert fit.jit_answer_s == {2: pytest.approx(3e-4, rel=0.01)}
+    plain = dataclasses.replace(truth, jit_answer_s={})
+    without = {}
+    for fallback in ("jit", "fast"):
+        p = tmp_path / f"{fallback}_plain.jsonl"
+        simulate(plain, uniform_ssd(3, 1, fallback), WL, trace_path=p)
+        without[str(p)] = read_trace(_as_executor(p))
+    base = fit_ssd_costs(plain, without)
+    assert base.jit_answer_s == {2: pytest.approx(0.0, abs=1e-9)}
+    assert fit.overhead.fixed_s == pytest.approx(base.overhead.fixed_s, rel=0.02)
+    # the simulator puts it on the critical path of answered steps only
+    sim = simulate(truth, uniform_ssd(3, 1, "jit"), WL)
+    assert sim.tokens_per_s < simulate(plain, uniform_ssd(3, 1, "jit"), WL).tokens_per_s
+    fast = uniform_ssd(3, 1, "fast")
+    assert simulate(truth, fast, WL).tokens_per_s == simulate(plain, fast, WL).tokens_per_s
 
 
 def test_distribution_rows_at_t_above_zero_recovered(make_toy, tmp_path):

@@ -24,7 +24,9 @@ FAST = dataclasses.replace(JIT, fallback="fast")
 @pytest.fixture(scope="module")
 def profile():
     # the calibrated preset (grids, host work by batch, tree scales), without the link
-    return dataclasses.replace(load_profile("embedded-cpu-calibrated"), link=LinkLatency())
+    return dataclasses.replace(
+        load_profile("embedded-cpu-calibrated"), link=LinkLatency(), jit_fixed_s=3e-4
+    )
 
 
 @pytest.mark.parametrize("policy", [Policy(mode="ar"), Policy(mode="sd", k=4), JIT, FAST])
