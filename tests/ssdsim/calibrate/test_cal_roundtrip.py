@@ -266,3 +266,43 @@ def test_traces_run_on_a_slow_machine_are_brought_back_to_the_reference(traces, 
         want = simulate(ref, pol, wl).tokens_per_s
         assert simulate(fixed, pol, wl).tokens_per_s == pytest.approx(want, rel=0.01)
         assert simulate(raw, pol, wl).tokens_per_s < 0.95 * want
+
+
+def test_the_draft_worker_is_brought_back_by_its_own_core(traces):
+    """Three SSD traces, the target's core probed alike, the draft's core of one 2x as slow:
+    that trace's draft-worker seconds (glue, tree, jit) halve; the target's stay as measured."""
+    from ssdsim.calibrate.speed import at_reference_speed, draft_reference
+
+    t = read_trace(traces["ssd_jit"])
+    extra = {"draft_glue_mean_s": 1e-3, "draft_tree_mean_s": 4e-3, "handshake_p50_s": 5e-5}
+    copies = {}
+    for name, draft in (("a", 2e-4), ("b", 2e-4), ("slow", 4e-4)):
+        probe = {"target_forward_s": 3e-3, "draft_forward_s": draft}
+        copies[name] = dataclasses.replace(
+            t,
+            header=dataclasses.replace(t.header, source="executor", devices={"speed_probe": probe}),
+            summary=dataclasses.replace(t.summary, extra=extra),
+        )
+    assert draft_reference(copies.values()) == pytest.approx(2e-4)
+    out, ref = at_reference_speed(copies)
+    assert ref == pytest.approx(3e-3)
+    fast, slow = out["a"], out["slow"]
+    assert fast.summary.extra == pytest.approx(extra)
+    assert slow.summary.extra["draft_glue_mean_s"] == pytest.approx(0.5e-3)
+    assert slow.summary.extra["draft_tree_mean_s"] == pytest.approx(2e-3)
+    assert slow.summary.extra["handshake_p50_s"] == pytest.approx(
+        5e-5
+    )  # the link's, not the draft's
+    jit = [i for i, s in enumerate(t.steps) if s.draft_s > 0]
+    assert jit and all(slow.steps[i].draft_s == pytest.approx(t.steps[i].draft_s / 2) for i in jit)
+    assert [s.verify_s for s in slow.steps] == [s.verify_s for s in t.steps]
+    # one SSD trace without the draft's probe: the draft follows the target's probe, as before
+    bare = dict(copies)
+    bare["b"] = dataclasses.replace(
+        copies["b"],
+        header=dataclasses.replace(
+            copies["b"].header, devices={"speed_probe": {"target_forward_s": 3e-3}}
+        ),
+    )
+    assert draft_reference(bare.values()) is None
+    assert at_reference_speed(bare)[0]["slow"].summary.extra == pytest.approx(extra)
