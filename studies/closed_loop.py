@@ -11,8 +11,9 @@ Stages (each resumes from what ``--out`` already holds; rerun a stage by deletin
              even positions, no source file on both sides; the sparse n-gram traces on
              ``--calib-fast-prompts`` of them if given) -> calib/*.jsonl, and the validation
              grid's runs (``--repeats`` passes) on the validation prompts -> validate/points,
-             pass by pass in turn (calibration pass r, then validation pass r) so that the
-             profile and the runs it is judged against sample the same hours of the machine
+             their passes interleaved, the calibration passes spread evenly over the
+             validation passes (3 and 5: c0 v0 v1 c1 v2 v3 c2 v4), so that the profile and
+             the runs it is judged against sample the same hours of the machine
   calibrate  python -m ssdsim.calibrate calib/*.jsonl --latency latency.json -> calibrated.json
   validate   python -m ssdsim.validate on the grid, validation prompts -> validate/validation.json
              (simulates; runs only what stage measure left out)

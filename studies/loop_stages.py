@@ -254,27 +254,44 @@ def validation_pass(cfg: LoopConfig, repeat: int) -> None:
         measure(p, settings, args.out, repeat)
 
 
+def measure_schedule(calib: int, valid: int) -> list[tuple[str, int]]:
+    """The order of stage measure's passes: ("calib" | "valid", pass), the calibration passes
+    spread evenly over the validation passes (3 and 5: c0 v0 v1 c1 v2 v3 c2 v4), so that
+    both sample the whole stretch of time the loop measures."""
+    order: list[tuple[str, int]] = []
+    c = 0
+    for v in range(valid):
+        while c < calib and (valid == 1 or c * (valid - 1) <= v * max(calib - 1, 1)):
+            order.append(("calib", c))
+            c += 1
+        order.append(("valid", v))
+    order += [("calib", r) for r in range(c, calib)]
+    return order
+
+
 def stage_measure(cfg: LoopConfig) -> None:
-    """Calibration and validation runs, pass by pass in turn: traces pass r, then validation
-    pass r, for r = 0, 1, ...
+    """Calibration and validation runs, their passes interleaved (``measure_schedule``).
 
     The profile is fitted on the calibration runs and judged against the validation runs: run
     an hour apart, the two see this shared machine at different speeds (loop 6: calibration
     passes from two sessions, validation 15% faster than its profile by the target's forwards),
-    an offset no model can predict. In turn, both sample the same hours. The validation grid
-    needs a profile (its geometric fan-outs): without ``grid_profile.json`` the first pass is
-    calibrated before the first validation pass.
+    an offset no model can predict. Interleaved, both sample the same hours; spread evenly, not
+    all calibration first (loop 15 ran its 3 calibration passes beside the first 3 of 5
+    validation passes; the machine then sped up, and the last two validation passes ran at a
+    median probe of 2.2 ms a target forward against 2.5 for the calibration). The validation
+    grid needs a profile (its geometric fan-outs): without ``grid_profile.json`` the first
+    calibration pass is calibrated before the first validation pass.
     """
     ssd = _ssd_available()
     if not ssd:
         print("executor.run has no --mode ssd yet: calibrating from AR and SD traces only")
-    for repeat in range(max(cfg.calib_repeats, cfg.repeats)):
-        if repeat < cfg.calib_repeats:
+    for kind, repeat in measure_schedule(cfg.calib_repeats, cfg.repeats):
+        if kind == "calib":
             traces_pass(cfg, repeat, ssd)
-        if repeat < cfg.repeats:
-            if not cfg.profile.is_file():
-                stage_calibrate(cfg)
-            validation_pass(cfg, repeat)
+            continue
+        if not cfg.profile.is_file():
+            stage_calibrate(cfg)
+        validation_pass(cfg, repeat)
 
 
 def stage_calibrate(cfg: LoopConfig) -> None:

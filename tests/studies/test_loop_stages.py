@@ -98,3 +98,26 @@ def test_calibration_covers_every_batch_size_the_benchmark_compares(stages):
     assert {1, 4} <= jit
     assert {p.policy.mode for p in stages.calibration_points(ssd=False)} == {"ar", "sd"}
     assert len({p.key for p in pts}) == len(pts)  # no point twice (their files would clash)
+
+
+def test_calibration_passes_spread_over_the_validation_passes(stages):
+    """3 calibration passes beside 5 validation passes: the first, middle and last stretch."""
+    order = stages.measure_schedule(3, 5)
+    assert order == [
+        ("calib", 0),
+        ("valid", 0),
+        ("valid", 1),
+        ("calib", 1),
+        ("valid", 2),
+        ("valid", 3),
+        ("calib", 2),
+        ("valid", 4),
+    ]
+    for c, v in ((1, 1), (1, 5), (3, 3), (5, 3), (2, 4), (0, 2), (3, 0)):
+        got = stages.measure_schedule(c, v)
+        assert sorted(got) == sorted(
+            [("calib", r) for r in range(c)] + [("valid", r) for r in range(v)]
+        )
+        assert [r for k, r in got if k == "calib"] == list(range(c))  # each kind in order
+        if c and v:
+            assert got[0] == ("calib", 0)  # the grid's profile comes from a calibration pass
