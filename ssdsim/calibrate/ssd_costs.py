@@ -122,10 +122,8 @@ def fit_jit_answer(ssd: list[Trace]) -> dict[int, float]:
     for t in ssd:
         if _temperature(t) > 0:
             continue
-        b, jit = (
-            int(t.header.workload.get("batch_size", 1)),
-            t.header.policy.get("fallback") == "jit",
-        )
+        b = int(t.header.workload.get("batch_size", 1))
+        jit = t.header.policy.get("fallback") == "jit"
         for s in _full_steps(t):
             (answered if jit and _answered(s) else served)[b].append(s.link_s)
     return {
