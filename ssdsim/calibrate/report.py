@@ -57,17 +57,6 @@ def format_report(cal: Calibration) -> str:
             f"machine speed: median probe {prov['speed_probe_s'] * 1e3:.3f} ms a target forward "
             f"(traces {min(probes) * 1e3:.3f}-{max(probes) * 1e3:.3f}); {how}"
         )
-    if prov.get("draft_probe_s"):
-        drafts = [t["draft_probe_s"] for t in prov.get("traces", []) if t.get("draft_probe_s")]
-        lines.append(
-            f"SSD draft core: median probe {prov['draft_probe_s'] * 1e3:.3f} ms a draft forward "
-            f"(traces {min(drafts) * 1e3:.3f}-{max(drafts) * 1e3:.3f}); "
-            + (
-                "the draft worker's seconds brought to it"
-                if prov.get("settings", {}).get("normalize_speed")
-                else "times fitted as measured"
-            )
-        )
     for f in cal.points:
         p = f.point
         lines.append(f"chance at T={p.temperature:g}, C={p.rescale:g} ({p.samples} sequence-steps)")

@@ -8,10 +8,8 @@ forward, timed just before and after its decode) is rescaled here to the referen
 median probe of all the traces: every duration is multiplied, and every rate divided, by
 ``reference / probe``. The probe runs on the target's device; an SSD trace's draft-side times are
 scaled by the same factor (a drift of the whole machine; a core's own short stalls are not seen).
-SSD runs also probe the draft's own core (``draft_forward_s``). When every SSD trace has that
-probe, the draft worker's own seconds (the summary's ``draft_*_s``: its glue, tree and serving
-times; a jit trace's per-step ``draft_s``) are brought to the SSD traces' median draft probe
-instead (``draft_reference``, recorded so that validation can say how fast each core ran).
+SSD runs also probe the draft's own core (``draft_forward_s``); their median is recorded
+(``draft_reference``) so that validation can say how fast each core ran against calibration.
 
 When any trace lacks a probe nothing is rescaled and the reference is None. Never torch.
 """
@@ -84,24 +82,13 @@ def _scaled_fields(obj: Any, factor: float) -> dict[str, Any]:
     return out
 
 
-def scale_times(trace: Trace, factor: float, draft_factor: float | None = None) -> Trace:
-    """The trace as if the machine had run ``factor`` times as long for every piece of work;
-    with ``draft_factor``, the SSD draft worker's own seconds (summary ``draft_*_s``, a jit
-    trace's step ``draft_s``) ``draft_factor`` times as long instead."""
-    d = factor if draft_factor is None else draft_factor
-    jit = trace.header.policy.get("fallback") == "jit"
-    steps = []
-    for s in trace.steps:
-        fields = _scaled_fields(s, factor)
-        if jit:
-            fields["draft_s"] = s.draft_s * d
-        steps.append(dataclasses.replace(s, **fields))
+def scale_times(trace: Trace, factor: float) -> Trace:
+    """The trace as if the machine had run ``factor`` times as long for every piece of work."""
+    steps = [dataclasses.replace(s, **_scaled_fields(s, factor)) for s in trace.steps]
     summary = trace.summary
     if summary is not None:
         extra = {
-            k: v * (d if k.startswith("draft_") else factor)
-            if k.endswith("_s") and isinstance(v, float)
-            else v
+            k: v * factor if k.endswith("_s") and isinstance(v, float) else v
             for k, v in summary.extra.items()
         }
         summary = dataclasses.replace(summary, **_scaled_fields(summary, factor), extra=extra)
@@ -109,15 +96,9 @@ def scale_times(trace: Trace, factor: float, draft_factor: float | None = None) 
 
 
 def at_reference_speed(traces: dict[str, Trace]) -> tuple[dict[str, Trace], float | None]:
-    """Every trace rescaled to the median probe's speed (an SSD trace's draft worker to the
-    median draft probe's, when every SSD trace has one), and that reference (seconds per target
+    """Every trace rescaled to the median probe's speed, and that reference (seconds per target
     forward); the traces unchanged and None when any has no probe."""
     ref = speed_reference(traces.values())
     if ref is None:
         return traces, None
-    ref_d = draft_reference(traces.values())
-    out = {}
-    for p, t in traces.items():
-        d = draft_probe_s(t)
-        out[p] = scale_times(t, ref / probe_s(t), ref_d / d if ref_d and d else None)
-    return out, ref
+    return {p: scale_times(t, ref / probe_s(t)) for p, t in traces.items()}, ref
