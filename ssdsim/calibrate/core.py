@@ -26,6 +26,7 @@ from ssdsim.calibrate.speed import (
     draft_probe_s,
     draft_reference,
     probe_s,
+    probe_weight,
     speed_reference,
 )
 from ssdsim.calibrate.ssd_costs import SsdCosts, fit_ssd_costs
@@ -128,8 +129,10 @@ def calibrate(
     to the median probe's speed (``ssdsim.calibrate.speed``)."""
     base = base or load_profile("embedded-cpu")
     traces = read_traces(trace_paths)
+    weight = probe_weight(traces.values())
+    weight = 1.0 if weight is None else weight
     if normalize_speed:
-        traces, speed = at_reference_speed(traces)
+        traces, speed = at_reference_speed(traces, weight)
     else:
         speed = speed_reference(traces.values())
     groups = tally_traces(traces)
@@ -190,6 +193,7 @@ def calibrate(
         "normalize_speed": normalize_speed and speed is not None,
     }
     changes["provenance"] = _provenance(traces, latency, settings, speed)
+    changes["provenance"]["speed_probe_weight"] = weight if speed is not None else None
     changes["name"] = name
     changes["description"] = (
         f"Calibrated by python -m ssdsim.calibrate from {len(traces)} trace(s)"

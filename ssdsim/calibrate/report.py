@@ -48,8 +48,10 @@ def format_report(cal: Calibration) -> str:
     prov = cal.profile.provenance
     if prov.get("speed_probe_s"):
         probes = [t["speed_probe_s"] for t in prov.get("traces", []) if t.get("speed_probe_s")]
+        w = prov.get("speed_probe_weight")
         how = (
             "each trace's times brought to it"
+            + (f" (by its probe's ratio to the power {w:.2f}, fitted)" if w is not None else "")
             if prov.get("settings", {}).get("normalize_speed")
             else "times fitted as measured"
         )

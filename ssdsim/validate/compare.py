@@ -89,11 +89,14 @@ def target_speed(profile: Profile, trace_path: str) -> float | None:
 
 
 def pass_speed(profile: Profile, record: dict[str, Any]) -> float | None:
-    """A pass's probe over the calibration runs' (1.1: the machine 10% slower than when the
-    profile's latency was fitted); None without both probes."""
+    """A pass's probe over the calibration runs', to the profile's ``speed_probe_weight``
+    (``ssdsim.calibrate.speed``; 1 without it): 1.1, the machine 10% slower than when the
+    profile's latency was fitted; None without both probes."""
     ref = profile.provenance.get("speed_probe_s")
     probe = probe_seconds((record.get("measured") or {}).get("speed_probe"))
-    return probe / float(ref) if ref and probe else None
+    weight = profile.provenance.get("speed_probe_weight")
+    weight = 1.0 if weight is None else float(weight)
+    return (probe / float(ref)) ** weight if ref and probe else None
 
 
 def pass_draft_speed(profile: Profile, record: dict[str, Any]) -> float | None:

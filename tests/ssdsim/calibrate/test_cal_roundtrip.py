@@ -8,6 +8,8 @@ and proposer, its coverage power laws and its host work per step, within samplin
 from __future__ import annotations
 
 import dataclasses
+import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,3 +268,31 @@ def test_traces_run_on_a_slow_machine_are_brought_back_to_the_reference(traces, 
         want = simulate(ref, pol, wl).tokens_per_s
         assert simulate(fixed, pol, wl).tokens_per_s == pytest.approx(want, rel=0.01)
         assert simulate(raw, pol, wl).tokens_per_s < 0.95 * want
+
+
+def test_probe_weight_is_how_far_the_runs_follow_their_probes(traces, profile, tmp_path):
+    """Runs of two settings whose times move as their probe to the power 0.3: the pooled slope
+    finds 0.3, scaling by it brings each setting's runs to one time, and the calibration records
+    it; one probed run per setting says nothing (None)."""
+    from ssdsim.calibrate.speed import at_reference_speed, probe_weight
+
+    copies = {}
+    for name in ("sd", "ar"):
+        for i, m in enumerate((0.9, 1.0, 1.1, 1.25)):
+            p = _probed(traces[name], tmp_path / f"{name}{i}.jsonl", 4e-3 * m, m**0.3)
+            copies[p] = read_trace(p)
+    assert probe_weight(copies.values()) == pytest.approx(0.3, abs=1e-6)
+    one = {p: t for p, t in copies.items() if p.endswith("0.jsonl")}
+    assert probe_weight(one.values()) is None
+    out, ref = at_reference_speed(copies, 0.3)
+    assert ref == pytest.approx(4e-3 * 1.05)
+    for name in ("sd", "ar"):
+        means = [
+            statistics.fmean(s.verify_s for s in t.steps)
+            for p, t in out.items()
+            if Path(p).name.startswith(name)
+        ]
+        assert max(means) / min(means) == pytest.approx(1.0, abs=1e-9)
+    cal = calibrate(list(copies), base=profile)
+    assert cal.profile.provenance["speed_probe_weight"] == pytest.approx(0.3, abs=1e-6)
+    assert "to the power 0.30, fitted" in format_report(cal)

@@ -208,6 +208,10 @@ def test_adjusted_error_takes_out_the_speed_the_probe_saw(monkeypatch):
     assert summary["adjusted_points"] == 1
     assert "adjusted for the machine's speed" in compare.format_table([r], summary)
     assert compare.row(SimpleNamespace(provenance={}), recs, seeds=1)["adjusted_error"] is None
+    # the profile's weight: how far runs follow their probe (calibration fitted it)
+    half = SimpleNamespace(provenance={"speed_probe_s": 0.004, "speed_probe_weight": 0.5})
+    r_half = compare.row(half, recs, seeds=1)
+    assert r_half["adjusted_measured"] == pytest.approx((90.0 * 1.1**0.5 + 110.0 * 0.9**0.5) / 2)
     one_missing = _records(90.0, 110.0, probes=[0.0044, 0.0036])
     one_missing[1]["measured"].pop("speed_probe")
     assert compare.row(profile, one_missing, seeds=1)["adjusted_error"] is None
