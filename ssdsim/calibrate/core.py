@@ -21,14 +21,7 @@ from typing import Any
 from ssdsim._schema import SchemaError
 from ssdsim.calibrate.chance_fit import PointFit, fit_point
 from ssdsim.calibrate.latency_fit import FormulaFit, OverheadFit, fit_forward
-from ssdsim.calibrate.speed import (
-    at_reference_speed,
-    draft_probe_s,
-    draft_reference,
-    probe_s,
-    probe_weight,
-    speed_reference,
-)
+from ssdsim.calibrate.speed import at_reference_speed, probe_s, probe_weight, speed_reference
 from ssdsim.calibrate.ssd_costs import SsdCosts, fit_ssd_costs
 from ssdsim.calibrate.tally import tally_traces
 from ssdsim.calibrate.trace_costs import TraceCosts, fit_trace_costs, scaled_by_cells
@@ -102,13 +95,11 @@ def _provenance(
                 "temperature": t.header.workload.get("temperature"),
                 "steps": len(t.steps),
                 "speed_probe_s": probe_s(t),
-                "draft_probe_s": draft_probe_s(t),
             }
             for p, t in traces.items()
         ],
         "latency": dict(latency.provenance) if latency else None,
         "speed_probe_s": speed,
-        "draft_probe_s": draft_reference(traces.values()),
         "settings": settings,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

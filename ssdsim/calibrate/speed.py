@@ -8,8 +8,10 @@ forward, timed just before and after its decode) is rescaled here to the referen
 median probe of all the traces: every duration is multiplied, and every rate divided, by
 ``(reference / probe) ** weight``. The probe runs on the target's device; an SSD trace's
 draft-side times are scaled by the same factor (a drift of the whole machine; a core's own
-short stalls are not seen). SSD runs also probe the draft's own core (``draft_forward_s``);
-their median is recorded (``draft_reference``).
+short stalls are not seen). SSD runs also probe the draft's own core (``draft_forward_s`` in
+the record), which neither calibration nor validation uses: over loop 15's 320 SSD validation
+runs the draft tree's time per step followed the target's probe (elasticity 0.45) more than
+the draft's (0.14).
 
 The weight (``probe_weight``) is how far the traces' own step times follow their probes: the
 probe times one kind of forward (one sequence, one token), and other forwards follow the
@@ -43,32 +45,6 @@ def probe_seconds(probe: Any) -> float | None:
     if not isinstance(probe, dict) or not probe.get("target_forward_s"):
         return None
     return float(probe["target_forward_s"])
-
-
-def draft_probe_seconds(probe: Any) -> float | None:
-    """Seconds per draft forward on the SSD draft worker's own core (``draft_forward_s`` of an
-    SSD run's speed-probe record); None when there is none."""
-    if not isinstance(probe, dict) or not probe.get("draft_forward_s"):
-        return None
-    return float(probe["draft_forward_s"])
-
-
-def draft_probe_s(trace: Trace) -> float | None:
-    """Seconds per draft forward the trace's draft-core probe measured (None: none)."""
-    return draft_probe_seconds(trace.header.devices.get("speed_probe"))
-
-
-def draft_reference(traces: Iterable[Trace]) -> float | None:
-    """The median draft-core probe of the SSD executor traces: the speed of the draft's core a
-    profile fitted on them describes; None without SSD traces or when any lacks the probe."""
-    probes = [
-        draft_probe_s(t)
-        for t in traces
-        if t.header.source == "executor" and t.header.policy.get("mode") == "ssd"
-    ]
-    if not probes or None in probes:
-        return None
-    return statistics.median(probes)
 
 
 def probe_s(trace: Trace) -> float | None:

@@ -24,9 +24,6 @@ prediction with each pass's tokens/s times its ``speed`` (the pass as it would h
 calibration's speed); the summary's ``adjusted_*`` keys pool those. Both are reported: the
 plain error is what a user of the profile sees on a machine that drifts; the adjusted one is the
 model's own, with the drift the probe saw taken out. Points without probes have no adjusted error.
-An SSD pass that also probed its draft's core (``draft_speed``) is brought back on both cores,
-each by the weight the simulator gives it for that point (``core_elasticity``,
-``ssdsim.validate.cores``): its draft may run on a core that drifted the other way.
 Never torch or the executor.
 """
 
@@ -39,13 +36,12 @@ from scipy.stats import trim_mean
 
 from ssdsim import latency as lat
 from ssdsim._schema import SchemaError
-from ssdsim.calibrate.speed import draft_probe_seconds, probe_seconds
+from ssdsim.calibrate.speed import probe_seconds
 from ssdsim.calibrate.trace_costs import step_records
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
 from ssdsim.simulator import simulate
 from ssdsim.trace import iter_records, read_trace
-from ssdsim.validate.cores import core_speed, elasticities
 from ssdsim.workload import Workload
 
 
@@ -99,26 +95,6 @@ def pass_speed(profile: Profile, record: dict[str, Any]) -> float | None:
     return (probe / float(ref)) ** weight if ref and probe else None
 
 
-def pass_draft_speed(profile: Profile, record: dict[str, Any]) -> float | None:
-    """An SSD pass's draft-core probe over the calibration's SSD runs' (None without both)."""
-    ref = profile.provenance.get("draft_probe_s")
-    probe = draft_probe_seconds((record.get("measured") or {}).get("speed_probe"))
-    return probe / float(ref) if ref and probe else None
-
-
-def _pass_speeds(
-    profile: Profile, policy: Policy, workload: Workload, records, seeds: int, tps: float
-) -> tuple[list[float | None], dict[str, float] | None]:
-    """Each pass's speed factor, and for SSD with both cores probed the cores' elasticities
-    (``ssdsim.validate.cores``): the target's probe alone otherwise."""
-    speeds = [pass_speed(profile, r) for r in records]
-    drafts = [pass_draft_speed(profile, r) for r in records]
-    if policy.mode != "ssd" or None in speeds or None in drafts or not speeds:
-        return speeds, None
-    elastic = elasticities(profile, policy, workload, seeds, tps)
-    return [core_speed(elastic, t, d) for t, d in zip(speeds, drafts, strict=True)], elastic
-
-
 def _spread(passes: list[float]) -> float | None:
     """(max - min) / median of a point's passes; None with fewer than two."""
     if len(passes) < 2:
@@ -135,8 +111,7 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
     """One table row from the repeats of a point."""
     first = records[0]
     policy = Policy.from_dict(first["policy"])
-    workload = trace_workload(first["trace"])
-    pred = predict(profile, policy, workload, seeds)
+    pred = predict(profile, policy, trace_workload(first["trace"]), seeds)
     meas = {
         n: _median([r["measured"].get(n) for r in records])
         for n in ("tokens_per_s", "batch_tokens_per_s", "hit_rate", "tokens_per_step")
@@ -144,7 +119,7 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
     err = pred["tokens_per_s"] / meas["tokens_per_s"] - 1.0 if meas["tokens_per_s"] else None
     timed = [r for r in records if r["measured"].get("tokens_per_s")]
     passes = [r["measured"]["tokens_per_s"] for r in timed]
-    speeds, elastic = _pass_speeds(profile, policy, workload, timed, seeds, pred["tokens_per_s"])
+    speeds = [pass_speed(profile, r) for r in timed]
     adjusted = (
         [p * v for p, v in zip(passes, speeds, strict=True)]
         if passes and None not in speeds
@@ -179,8 +154,6 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         "predicted": pred,
         "error": err,
         "speed": statistics.median(speeds) if adjusted else None,
-        "draft_speed": _median([pass_draft_speed(profile, r) for r in timed]),
-        "core_elasticity": elastic,
         "adjusted_measured": adj,
         "adjusted_error": pred["tokens_per_s"] / adj - 1.0 if adj else None,
         "adjusted_spread": _spread(adjusted),
@@ -288,8 +261,6 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "adjusted_pass_median_abs_error": _stats(per_pass["simulator_adjusted"])[0],
         "adjusted_repeat_median_abs_error": _stats(per_pass["other_passes_adjusted"])[0],
         "speed_median": statistics.median(machine) if machine else None,
-        "two_core_points": sum(r.get("core_elasticity") is not None for r in rows),
-        "draft_speed_median": _median([r.get("draft_speed") for r in rows]),
         "speed_range": [min(machine), max(machine)] if machine else None,
         "adjusted_group_bias": group_bias(rows, "adjusted_error"),
     }
@@ -328,11 +299,6 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
                 f"{s['adjusted_repeat_median_abs_error']:.1%}"
             )
         lines.append(line)
-        if s.get("two_core_points"):
-            lines.append(
-                f"of which SSD on both cores (draft core x{s['draft_speed_median']:.3f} the "
-                f"calibration's; weights by the simulator): {s['two_core_points']} points"
-            )
         if s.get("adjusted_group_bias"):
             lines.append(
                 "adjusted signed error by group: "
