@@ -48,7 +48,7 @@ def time_forwards(model: Decoder, forwards: int = 96, warmup: int = 12) -> tuple
     thread's CPU time, after ``warmup`` untimed forwards (the target here, the draft in the SSD
     draft worker)."""
     if forwards < 1 or warmup < 0:
-        raise ValueError(f"speed_probe: forwards {forwards} (>= 1), warmup {warmup} (>= 0)")
+        raise ValueError(f"time_forwards: forwards {forwards} (>= 1), warmup {warmup} (>= 0)")
     call = Bench(model, [PROBE_POINT], "forward").call(PROBE_POINT)
     cuda = model.device.type == "cuda"
     with torch.inference_mode():

@@ -117,7 +117,8 @@ def calibrate(
 ) -> Calibration:
     """Fit a Profile to traces (and a latency file); see the module docstring. With
     ``normalize_speed`` and a speed probe in every trace, each trace's times are first brought
-    to the median probe's speed (``ssdsim.calibrate.speed``)."""
+    to the median probe's speed, by the probe's ratio to the fitted probe weight
+    (``ssdsim.calibrate.speed``)."""
     base = base or load_profile("embedded-cpu")
     traces = read_traces(trace_paths)
     weight = probe_weight(traces.values())

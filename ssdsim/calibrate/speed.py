@@ -61,6 +61,12 @@ def speed_reference(traces: Iterable[Trace]) -> float | None:
     return statistics.median(probes)
 
 
+def slowdown(probe: float, reference: float, weight: float | None) -> float:
+    """How many times as long a run's work took against the reference speed, by its probe:
+    ``(probe / reference) ** weight`` (weight None: 1)."""
+    return (probe / reference) ** (1.0 if weight is None else weight)
+
+
 def _setting(trace: Trace) -> tuple:
     pol, wl = trace.header.policy, trace.header.workload
     keys = ("mode", "k", "fan_out", "fan_out_miss", "fallback", "rescale")
@@ -128,4 +134,6 @@ def at_reference_speed(
     ref = speed_reference(traces.values())
     if ref is None:
         return traces, None
-    return {p: scale_times(t, (ref / probe_s(t)) ** weight) for p, t in traces.items()}, ref
+    return {
+        p: scale_times(t, 1.0 / slowdown(probe_s(t), ref, weight)) for p, t in traces.items()
+    }, ref

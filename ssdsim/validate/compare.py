@@ -36,7 +36,7 @@ from scipy.stats import trim_mean
 
 from ssdsim import latency as lat
 from ssdsim._schema import SchemaError
-from ssdsim.calibrate.speed import probe_seconds
+from ssdsim.calibrate.speed import probe_seconds, slowdown
 from ssdsim.calibrate.trace_costs import step_records
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
@@ -91,8 +91,7 @@ def pass_speed(profile: Profile, record: dict[str, Any]) -> float | None:
     ref = profile.provenance.get("speed_probe_s")
     probe = probe_seconds((record.get("measured") or {}).get("speed_probe"))
     weight = profile.provenance.get("speed_probe_weight")
-    weight = 1.0 if weight is None else float(weight)
-    return (probe / float(ref)) ** weight if ref and probe else None
+    return slowdown(probe, float(ref), weight) if ref and probe else None
 
 
 def _spread(passes: list[float]) -> float | None:
