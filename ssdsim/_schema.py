@@ -74,6 +74,13 @@ def check_probs(owner: str, field: str, values: Any, min_len: int = 1) -> tuple[
     return tuple(float(v) for v in values)
 
 
+def check_prob_rows(owner: str, field: str, rows: Any) -> tuple[tuple[float, ...], ...]:
+    """A (possibly empty) list of non-empty lists of probabilities in [0, 1]."""
+    if not isinstance(rows, (list, tuple)):
+        raise fail(owner, field, rows, "a list of lists of probabilities in [0, 1]")
+    return tuple(check_probs(owner, f"{field}[{i}]", r) for i, r in enumerate(rows))
+
+
 def as_tuple(value: Any) -> Any:
     """Lists (from JSON) become tuples so that frozen dataclasses stay hashable and comparable."""
     if isinstance(value, list):

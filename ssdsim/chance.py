@@ -78,6 +78,7 @@ class ChanceAt:
     alpha_fast_part: tuple[float, ...] = ()
     alpha_fast_draft: tuple[float, ...] = ()
     coverage_spread: tuple[float, ...] = ()
+    alpha_fast_draft_rank: tuple[tuple[float, ...], ...] = ()
 
     def run_alpha_for(self, proposer: str) -> tuple[float, ...]:
         """Acceptance by run length (``ChancePoint.run_alpha_sd``) of ``sd``, ``hit`` or ``jit``
@@ -394,6 +395,11 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         seq_spread_fast=p.seq_spread_fast if p is not None else (),
         run_spread=p.run_spread if p is not None else (),
         coverage_spread=p.coverage_spread if p is not None else (),
+        alpha_fast_draft_rank=tuple(
+            _scale_alpha(row, rel["alpha_fast"]) for row in fast_tables.alpha_fast_draft_rank
+        )
+        if fast_tables is not None
+        else (),
         **{
             n: _scale_alpha(getattr(fast_tables, n), rel["alpha_fast"])
             if fast_tables is not None and getattr(fast_tables, n)

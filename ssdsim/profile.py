@@ -35,6 +35,7 @@ from ssdsim._schema import (
     as_tuple,
     check_float,
     check_int,
+    check_prob_rows,
     check_probs,
     check_schema_version,
     fail,
@@ -291,6 +292,14 @@ class ChancePoint:
     draft row). After a draft row the first proposal follows ``alpha_fast_rank`` where the bonus
     rank is known (then this table's later positions). Empty: ``alpha_fast_rank`` or
     ``alpha_fast`` in that context.
+    alpha_fast_draft_rank: the fast speculator's rows after a draft row, acceptance by position,
+    one row per bucket of that draft row's bonus rank (``run_alpha_rank``'s buckets, the last
+    row standing for every deeper rank). Where set, it replaces ``alpha_fast_rank`` with this
+    table's later positions: the deeper the draft missed, the more often the target is
+    repeating its context and the n-gram speculator copies whole rows (loop 16's calibration
+    traces at B=1, T=0, k=8: all 8 proposals accepted on 58% of the rows after a rank 4-7
+    bonus, 22% after rank 1; the first rate by rank with the pooled later positions gives 33%
+    and 23%). Empty: not measured.
     run_spread: how sequences differ under the run model: per measured sequence a multiplier r
     on its odds of rejection, fitted jointly with the run tables, which then hold a typical
     sequence's rates (r = 1): where the table says a, a sequence with multiplier r accepts
@@ -320,9 +329,15 @@ class ChancePoint:
     alpha_fast_part: tuple[float, ...] = ()
     alpha_fast_draft: tuple[float, ...] = ()
     coverage_spread: tuple[float, ...] = ()
+    alpha_fast_draft_rank: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
+        object.__setattr__(
+            self,
+            "alpha_fast_draft_rank",
+            check_prob_rows(o, "alpha_fast_draft_rank", self.alpha_fast_draft_rank),
+        )
         for n in (*RUN_ALPHA_FIELDS, *FAST_TABLE_FIELDS):
             if getattr(self, n):
                 object.__setattr__(self, n, check_probs(o, n, getattr(self, n)))

@@ -85,6 +85,11 @@ def format_report(cal: Calibration) -> str:
         ):
             if table:
                 lines.append(f"  fast rows {name}: acceptance per position {_rates(table)}")
+        rows = p.alpha_fast_draft_rank
+        for b, row in enumerate(rows):
+            lo, hi = 2**b, 2 ** (b + 1) - 1
+            rank = f"{lo} on" if b == len(rows) - 1 else (f"{lo}" if lo == hi else f"{lo}-{hi}")
+            lines.append(f"    after a draft row's bonus of rank {rank}: {_rates(row)}")
         for kind, spread in (("draft", p.seq_spread), ("fast", p.seq_spread_fast)):
             if spread:
                 unused = (

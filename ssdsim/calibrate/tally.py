@@ -20,7 +20,8 @@ proposal of hit and jit rows (``Tally.run_alpha_rank("draft")``) and of the fast
 rows (``"fast"``; its missing proposals count as rejected). The fast speculator's rows are
 also counted by the row before (``Tally.alpha_fast_context``, ``FAST_CONTEXTS``): none (the
 sequence's first step), a fast row with all k proposals accepted, one with a rejection, or a
-draft row; only those after a draft row count by rank too (the draft's miss at a deep rank).
+draft row; only those after a draft row count by rank too (the draft's miss at a deep rank),
+whole rows by bucket as well (``Tally.alpha_fast_draft_rank``).
 
 Groups: one per (temperature, rescale); SD and AR traces count at rescale 1 (Saguaro's rescale
 acts only on SSD's sampling). Pure Python and numpy; never torch or the executor.
@@ -93,6 +94,10 @@ class Tally:
     fast_ctx_passed: dict[str, list[int]] = field(
         default_factory=lambda: {c: [] for c in FAST_CONTEXTS}
     )
+    # the fast speculator's rows after a draft row, by the bucket of that row's bonus rank
+    # (``rank_bucket``), k positions each (``Tally.alpha_fast_draft_rank``)
+    fast_rank_reached: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    fast_rank_passed: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
 
     def add(
         self,
@@ -159,6 +164,35 @@ class Tally:
             return ()
         return _rates(reached, self.fast_ctx_passed[context], min_reached) or ()
 
+    def alpha_fast_draft_rank(self, min_reached: int = 30) -> tuple[tuple[float, ...], ...]:
+        """Acceptance by position of the fast speculator's rows after a draft row, one row per
+        bucket of that draft row's bonus rank (``rank_bucket``), each pooled from its first
+        sparse position on (``alpha``'s rule). Buckets whose first position was reached fewer
+        than ``min_reached`` times pool with every deeper one from the first such bucket on;
+        buckets before the first well-counted one borrow its row. Empty when none has that many.
+
+        The first position alone (``run_alpha_rank("fast")``) misses how the row goes on: after
+        a deep rank the target is repeating its context and the n-gram speculator copies whole
+        rows (loop 16's calibration traces at B=1, T=0, k=8: 58% of fast rows after a rank 4-7
+        bonus accepted all 8 proposals, 22% after rank 1)."""
+        buckets = sorted(self.fast_rank_reached)
+        if not buckets:
+            return ()
+        reached = [self.fast_rank_reached.get(b, []) for b in range(buckets[-1] + 1)]
+        passed = [self.fast_rank_passed.get(b, []) for b in range(buckets[-1] + 1)]
+        first = next((b for b, r in enumerate(reached) if r and r[0] >= min_reached), None)
+        if first is None:
+            return ()
+        rows: list[tuple[float, ...]] = []
+        for b in range(first, len(reached)):
+            if not reached[b] or reached[b][0] < min_reached:  # pool this bucket and the rest
+                r, p = _pool(reached[b:]), _pool(passed[b:])
+                if r and r[0] >= min_reached:
+                    rows.append(_rates(r, p, min(20, min_reached)) or ())
+                break
+            rows.append(_rates(reached[b], passed[b], min(20, min_reached)) or ())
+        return (rows[0],) * first + tuple(rows)
+
     def run_alpha_rank(self, group: str, min_reached: int = 100) -> tuple[float, ...] | None:
         """Acceptance of an SSD row's first proposal (``draft`` or ``fast`` rows) by the bucket
         of the rank before it (``rank_bucket``), pooled from the first bucket reached fewer than
@@ -221,6 +255,15 @@ class Tally:
 
     def samples(self, kind: str) -> int:
         return self.reached[kind][0] if self.reached[kind] else 0
+
+
+def _pool(counts: list[list[int]]) -> list[int]:
+    """Position-wise sums of count lists of different lengths."""
+    out = [0] * max((len(c) for c in counts), default=0)
+    for c in counts:
+        for i, v in enumerate(c):
+            out[i] += v
+    return out
 
 
 def _rates(reached: list[int], passed: list[int], min_reached: int) -> tuple[float, ...] | None:
@@ -330,6 +373,10 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
                 if rank is not None and kind in KINDS and (kind != "fast" or after_draft):
                     group = "fast" if kind == "fast" else "draft"
                     tally.add_rank(group, rank, o.accepted_len, seq)
+                    if group == "fast":
+                        b = rank_bucket(rank, RANK_BUCKETS)
+                        reached, passed = tally.fast_rank_reached, tally.fast_rank_passed
+                        _count(reached[b], passed[b], o.accepted_len, k)
                 before[o.seq] = fast_context_after(kind, o.accepted_len, k)
                 runs[o.seq] = next_run(run, o, kind, ranked)
                 ends_run = kind == "fast" or (kind in ("hit", "jit") and runs[o.seq] == 0)

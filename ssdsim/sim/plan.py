@@ -72,7 +72,8 @@ class Plan:
         (``ChanceAt.run_spread``, dealt out by stream ``run_spread``): (run_hit, run_miss,
         run_rank) as nested lists (None where the shared one is None), or None when the
         chance has no run spread (every sequence uses the shared tables).
-    fast_rank: the same for a fast fallback's row (``ChanceAt.alpha_fast_rank``, then
+    fast_rank: the same for a fast fallback's row (``ChanceAt.alpha_fast_draft_rank`` row by row;
+        else ``ChanceAt.alpha_fast_rank``, then
         ``alpha_fast``), or None (``cdf_miss`` per sequence).
     cov_seq: per sequence, its multiplier on the odds of a miss (``ChanceAt.coverage_spread``,
         dealt out by stream ``coverage_spread``; run model only): ``thresholds`` moves the hit
@@ -265,16 +266,20 @@ def _run_seq(
 def _rank_tables(at: ChanceAt, policy: Policy, miss_kind: str) -> dict[str, np.ndarray | None]:
     """``Plan``'s run_rank, fast_rank and rank bounds (None where the chance has no table)."""
     draft, fast, shared = at.run_alpha_rank, at.alpha_fast_rank, at.run_alpha_for("hit")
+    fast_rows = at.alpha_fast_draft_rank
     out: dict[str, np.ndarray | None] = dict.fromkeys(
         ("run_rank", "fast_rank", "rank_bounds", "rank_bounds_miss")
     )
-    if policy.mode != "ssd" or not shared or not (draft or fast):
+    if policy.mode != "ssd" or not shared or not (draft or fast or fast_rows):
         return out
     k = policy.k
     if draft:
         rest = [shared[min(i, len(shared) - 1)] for i in range(1, k)]
         out["run_rank"] = np.stack([accept_cdf([r, *rest], k) for r in draft])
-    if fast and miss_kind == "fast":  # after a draft row: its own later positions, if measured
+    if fast_rows and miss_kind == "fast":  # whole rows by the rank before
+        out["fast_rank"] = np.stack([accept_cdf(row, k) for row in fast_rows])
+        fast = tuple(row[0] for row in fast_rows)
+    elif fast and miss_kind == "fast":  # after a draft row: its own later positions, if measured
         tail = at.alpha_fast_draft[1:] or at.alpha_fast[1:] or at.alpha_fast
         rest = [tail[min(i, len(tail) - 1)] for i in range(k - 1)]
         out["fast_rank"] = np.stack([accept_cdf([r, *rest], k) for r in fast])

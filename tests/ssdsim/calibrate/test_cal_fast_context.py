@@ -98,3 +98,42 @@ def test_without_fast_rows_the_tables_stay_empty_and_change_nothing(make_toy, tm
 def test_fast_context_fields_are_checked():
     with pytest.raises(ValueError, match="alpha_fast_full"):
         _point(alpha_fast_full=(1.2,))
+
+
+def test_fast_rows_by_the_rank_before_round_trip_and_predict_a_wider_tree(make_toy, tmp_path):
+    """Truth: after the draft's miss at rank 1 the fast speculator's row soon fails, after a
+    deep rank it copies whole rows. Traced at a narrow tree (misses at every rank where F = 0),
+    calibrated: the rows come back by bucket, and a wider tree (misses only beyond rank 2) is
+    predicted from them; the first rate by rank with pooled later positions under-predicts it."""
+    toy = make_toy()
+    rows = ((0.4, 0.3), (0.6, 0.6), (0.9, 0.98))  # rank 1, 2-3, 4 on
+    truth = _with(toy, _point(alpha_fast_draft_rank=rows, alpha_fast_draft=(0.6, 0.5)))
+    wl = Workload(batch_size=1, output_len_tokens=400, prompt_len_tokens=50, num_prompts=32)
+    narrow = Policy(
+        mode="ssd", k=K, fan_out=(0, 1, 1, 0, 2), fan_out_miss=(0, 1, 1, 0, 2), fallback="fast"
+    )
+    path = tmp_path / "narrow.jsonl"
+    simulate(truth, narrow, wl, trace_path=path)
+    (fit,) = calibrate([str(path)], base=toy).points
+    got = fit.point.alpha_fast_draft_rank
+    assert len(got) >= 3
+    assert got[0][:2] == pytest.approx(rows[0], abs=0.1)
+    assert got[1][:2] == pytest.approx(rows[1], abs=0.06)
+    assert all(r[:2] == pytest.approx(rows[2], abs=0.1) for r in got[2:])  # deeper: as 4 on
+
+    wide = Policy(
+        mode="ssd", k=K, fan_out=(2,) * (K + 1), fan_out_miss=(2,) * (K + 1), fallback="fast"
+    )
+    want = simulate(truth, wide, wl).tokens_per_step
+    assert simulate(_with(toy, fit.point), wide, wl).tokens_per_step == pytest.approx(
+        want, rel=0.02
+    )  # 0.9% off when written
+    pooled = _with(toy, dataclasses.replace(fit.point, alpha_fast_draft_rank=()))
+    assert simulate(pooled, wide, wl).tokens_per_step < want * 0.98  # 3.2% under when written
+
+
+def test_fast_rank_rows_are_checked():
+    with pytest.raises(ValueError, match=r"alpha_fast_draft_rank\[1\]"):
+        _point(alpha_fast_draft_rank=((0.5,), (1.5, 0.2)))
+    with pytest.raises(ValueError, match="alpha_fast_draft_rank"):
+        _point(alpha_fast_draft_rank=0.5)
