@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ssdsim._schema import SchemaError
 from ssdsim.profile import Profile, load_profile
-from ssdsim.validate.compare import format_table, row, summarize, trace_workload
+from ssdsim.validate.compare import SEEDS, format_table, row, summarize, trace_workload
 from ssdsim.validate.grid import Point, full_grid, grid, pass_order, quick_grid
 from ssdsim.validate.runner import RunSettings, ValidationError, measure
 
@@ -68,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fallbacks", help="subset of jit,fast (default both)")
     p.add_argument("--repeats", type=int, default=1, help="runs per point (median); default 1")
     p.add_argument(
-        "--seeds", type=int, default=4, help="simulator seeds per point (mean); default 4"
+        "--seeds",
+        type=int,
+        default=SEEDS,
+        help=f"simulator seeds per point (mean); default {SEEDS}",
     )
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per executor run")
     p.add_argument(
