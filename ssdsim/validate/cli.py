@@ -53,7 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", required=True, help="prompt set name or JSON-lines file")
     p.add_argument("--num-prompts", type=int, help="first N prompts (default: all)")
     p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="executor seed (pass r at T > 0: seed + r)")
+    p.add_argument(
+        "--fixed-seed",
+        action="store_true",
+        help="every pass at T > 0 samples with --seed (as before 2026-12-01; reuses such caches)",
+    )
     p.add_argument(
         "--out", type=Path, default=Path("out/validate"), help="cache folder (default: %(default)s)"
     )
@@ -148,6 +153,7 @@ def check(args: argparse.Namespace) -> tuple[Profile, list[Point], RunSettings]:
         quiet_cores=0.5 if args.quiet_wait > 0 else None,
         retries=args.retries,
         quiet_timeout_s=args.quiet_wait,
+        vary_seed=not args.fixed_seed,
     )
     return profile, pts, settings
 

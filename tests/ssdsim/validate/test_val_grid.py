@@ -252,3 +252,21 @@ def test_each_pass_starts_at_a_different_point_of_the_grid(profile):
     starts = [pts.index(o[0]) for o in orders]
     assert starts == [0, n // 3, 2 * n // 3]
     assert pass_order(pts, 0, 1) == pts and pass_order([], 2, 3) == []
+
+
+def test_passes_at_t_above_0_sample_with_their_own_seed(tmp_path):
+    """Pass r at T > 0 runs with seed + r (its own draw of the sampling), greedy passes keep the
+    seed; the cache key holds the pass's seed, so a record of another seed is not reused."""
+    from ssdsim.validate.runner import RunSettings, executor_argv
+
+    s = RunSettings("embedded", "p.jsonl", 4, 16, seed=5)
+    hot = Point(Policy(mode="sd", k=2), batch_size=1, temperature=1.0)
+    cold = Point(Policy(mode="sd", k=2), batch_size=1, temperature=0.0)
+    seeds = lambda p: [s.run_seed(p, r) for r in range(3)]  # noqa: E731
+    assert seeds(hot) == [5, 6, 7] and seeds(cold) == [5, 5, 5]
+    argv = executor_argv(hot, s, tmp_path / "p.json", tmp_path / "t.jsonl", repeat=2)
+    assert argv[argv.index("--seed") + 1] == "7"
+    assert s.key(hot, 0) == s.key(cold, 2) == s.as_dict()
+    assert s.key(hot, 2) != s.as_dict() and s.key(hot, 2)["seed"] == 7
+    fixed = RunSettings("embedded", "p.jsonl", 4, 16, seed=5, vary_seed=False)
+    assert fixed.key(hot, 2) == fixed.as_dict() == s.as_dict()
