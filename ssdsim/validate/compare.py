@@ -12,7 +12,9 @@ itself moves between passes: an error below that spread is within the machine's 
 (``inside_passes``: the prediction lies between the slowest and the fastest pass). Each pass
 is also predicted twice (``pass_errors``): by the simulator, and by the mean of the point's
 other passes; the summary's ``pass_median_abs_error`` and ``repeat_median_abs_error`` pool
-them: the second is how well the machine repeats itself, a floor for any predictor.
+them: the second is how well the machine repeats itself, a floor for any predictor; the
+summary's ``noise_floor`` (``ssdsim.validate.floor``) turns it into the median and max errors a
+perfect prediction would score against the median of the passes.
 ``target_speed`` (AR and SD points) says how fast the machine ran during a point's runs: the
 target's measured verification time over the profile's (1: as in the calibration runs; 1.15:
 15% slower), so that an error common to every point reads as the machine's, not the model's.
@@ -42,6 +44,7 @@ from ssdsim.policy import Policy
 from ssdsim.profile import Profile
 from ssdsim.simulator import simulate
 from ssdsim.trace import iter_records, read_trace
+from ssdsim.validate.floor import noise_floor
 from ssdsim.workload import Workload
 
 
@@ -272,6 +275,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "speed_median": statistics.median(machine) if machine else None,
         "speed_range": [min(machine), max(machine)] if machine else None,
         "adjusted_group_bias": group_bias(rows, "adjusted_error"),
+        "noise_floor": noise_floor(rows, "other_passes"),
+        "adjusted_noise_floor": noise_floor(rows, "other_passes_adjusted"),
+        "adjusted_noise_floor_15": noise_floor(rows, "other_passes_adjusted", passes=15),
     }
 
 
@@ -328,6 +334,25 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
             f"one pass predicted by the simulator: median |error| {s['pass_median_abs_error']:.1%}; "
             f"by the mean of the point's other passes: {s['repeat_median_abs_error']:.1%} "
             "(how well the machine repeats itself)"
+        )
+    floors = [
+        (name, f)
+        for name, f in (
+            ("as measured", s.get("noise_floor")),
+            ("probed speed", s.get("adjusted_noise_floor")),
+            ("probed speed, 15 passes", s.get("adjusted_noise_floor_15")),
+        )
+        if f is not None
+    ]
+    if floors:
+        lines.append(
+            "noise floor (a simulator exactly right, judged as above; ssdsim.validate.floor): "
+            + "; ".join(
+                f"{name} median |error| {f['median_abs_error']:.1%}, max {f['max_abs_error']:.1%} "
+                f"(p10-p90 {f['max_abs_error_p10_p90'][0]:.1%}-{f['max_abs_error_p10_p90'][1]:.1%}), "
+                f"within 3% / 8% at {f['within_3pct']:.0f} / {f['within_8pct']:.0f} points"
+                for name, f in floors
+            )
         )
     if s.get("target_speed_median") is not None:
         lo, hi = s["target_speed_range"]
