@@ -143,13 +143,21 @@ class Tally:
             cell[1] += int(accepted_len > i)
 
     def add_rank(
-        self, group: str, rank: int, accepted_len: int, seq: tuple[str, int] = ("", 0)
+        self,
+        group: str,
+        rank: int,
+        accepted_len: int,
+        seq: tuple[str, int] = ("", 0),
+        k: int | None = None,
     ) -> None:
         """Count one first proposal of a ``group`` row (``draft`` or ``fast``) after a bonus of
-        ``rank`` (0: beyond the recorded depth); a draft row's also under sequence ``seq``."""
+        ``rank`` (0: beyond the recorded depth); a draft row's also under sequence ``seq``, a
+        fast row's (with its ``k``) also position by position in its bucket's row."""
         at = rank_bucket(rank, RANK_BUCKETS)
         self.rank_reached[group][at] += 1
         self.rank_passed[group][at] += int(accepted_len > 0)
+        if group == "fast" and k is not None:
+            _count(self.fast_rank_reached[at], self.fast_rank_passed[at], accepted_len, k)
         if group == "draft":
             cell = self.per_seq_run.setdefault(seq, {}).setdefault(("rank", at), [0, 0])
             cell[0] += 1
@@ -372,11 +380,7 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
                 after_draft = before.get(o.seq) == "draft"
                 if rank is not None and kind in KINDS and (kind != "fast" or after_draft):
                     group = "fast" if kind == "fast" else "draft"
-                    tally.add_rank(group, rank, o.accepted_len, seq)
-                    if group == "fast":
-                        b = rank_bucket(rank, RANK_BUCKETS)
-                        reached, passed = tally.fast_rank_reached, tally.fast_rank_passed
-                        _count(reached[b], passed[b], o.accepted_len, k)
+                    tally.add_rank(group, rank, o.accepted_len, seq, k)
                 before[o.seq] = fast_context_after(kind, o.accepted_len, k)
                 runs[o.seq] = next_run(run, o, kind, ranked)
                 ends_run = kind == "fast" or (kind in ("hit", "jit") and runs[o.seq] == 0)

@@ -278,12 +278,11 @@ def _rank_tables(at: ChanceAt, policy: Policy, miss_kind: str) -> dict[str, np.n
         out["run_rank"] = np.stack([accept_cdf([r, *rest], k) for r in draft])
     if fast_rows and miss_kind == "fast":  # whole rows by the rank before
         out["fast_rank"] = np.stack([accept_cdf(row, k) for row in fast_rows])
-        fast = tuple(row[0] for row in fast_rows)
     elif fast and miss_kind == "fast":  # after a draft row: its own later positions, if measured
         tail = at.alpha_fast_draft[1:] or at.alpha_fast[1:] or at.alpha_fast
         rest = [tail[min(i, len(tail) - 1)] for i in range(k - 1)]
         out["fast_rank"] = np.stack([accept_cdf([r, *rest], k) for r in fast])
-    edges = rank_bucket_edges(max(len(draft), len(fast)))
+    edges = rank_bucket_edges(max(len(draft), len(fast), len(fast_rows)))
 
     def bounds(kind: str) -> np.ndarray:
         rows = [np.atleast_1d(coverage_for(at, kind, j, k, edges)) for j in range(k + 1)]
