@@ -109,7 +109,7 @@ def ssd_b1(
     link = lat.link_s(profile.link, lat.request_bytes(1)) + lat.link_s(
         profile.link, lat.response_bytes(1, k, profile.vocab_size, profile.dist_bytes, with_dists)
     )
-    verify = lat.verify_s(profile, 1, k, context, "ssd")
+    verify = lat.verify_s(profile, 1, k, context, "ssd", with_dists)
     dists = profile.ssd_dist_row_s * k if with_dists else 0.0  # the draft's k distributions
     prespec = lat.prespec_s(profile, 1, k, policy.budget, context)
     step_hit = max(link + verify + dists, prespec)

@@ -142,9 +142,15 @@ def step_overhead_s(profile: Profile, batch: Any, mode: str | None = None) -> An
     return fixed + per_seq * batch
 
 
-def sampling_rows_s(profile: Profile, batch: Any, tokens: int, sampling: bool) -> Any:
-    """AR/SD host work of sampling verification (T > 0) over ``batch`` x ``tokens`` scored rows."""
-    return profile.verify_sample_row_s * batch * tokens if sampling else 0.0
+def sampling_s(profile: Profile, batch: Any, tokens: int, sampling: bool) -> Any:
+    """Host work of sampling verification (T > 0) over ``batch`` x ``tokens`` scored rows:
+    ``verify_sample_step_s`` per step with a row plus ``verify_sample_row_s`` per row (0 when
+    greedy)."""
+    if not sampling:
+        return 0.0
+    fixed = np.where(np.asarray(batch) > 0, profile.verify_sample_step_s, 0.0)
+    out = fixed + profile.verify_sample_row_s * np.asarray(batch) * tokens
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def ar_step_s(profile: Profile, batch: Any, context: Any, sampling: bool = False) -> Any:
@@ -153,7 +159,7 @@ def ar_step_s(profile: Profile, batch: Any, context: Any, sampling: bool = False
     return (
         forward_s(profile.target, batch, 1, context + 1)
         + step_overhead_s(profile, batch, "ar")
-        + sampling_rows_s(profile, batch, 1, sampling)
+        + sampling_s(profile, batch, 1, sampling)
     )
 
 
@@ -161,11 +167,12 @@ def verify_s(
     profile: Profile, batch: Any, k: int, context: Any, mode: str = "sd", sampling: bool = False
 ) -> Any:
     """Target verification of k+1 tokens per sequence plus the step overhead of ``mode`` (plus,
-    for SD when ``sampling``, the sampling rule's host work; SSD's is ``ssd_dist_row_s``)."""
+    when ``sampling``, the sampling rule's host work: SD and SSD verify with the same kernel;
+    SSD's unpacking of the draft's distributions is ``ssd_dist_row_s``)."""
     return (
         forward_s(profile.target, batch, k + 1, context + k + 1)
         + step_overhead_s(profile, batch, mode)
-        + sampling_rows_s(profile, batch, k + 1, sampling and mode == "sd")
+        + sampling_s(profile, batch, k + 1, sampling)
     )
 
 
@@ -174,12 +181,19 @@ def draft_chain_s(profile: Profile, batch: Any, k: int, context: Any) -> Any:
     return forwards_s(profile.draft, batch, 1, context + 1, 1, k)
 
 
-def jit_s(profile: Profile, batch: Any, k: int, context: Any, sampling: float = 1.0) -> Any:
+def jit_s(profile: Profile, batch: Any, k: int, context: Any, sampling: bool = False) -> Any:
     """SSD's jit decoding of ``batch`` missed rows: the chain forwards times
-    ``Profile.jit_scale`` (and ``sampling``, the draft's sampling scale at T > 0) plus
-    ``Profile.jit_fixed_s`` (0 seconds without a missed row)."""
-    fixed = np.where(np.asarray(batch) > 0, profile.jit_fixed_s, 0.0)
-    out = draft_chain_s(profile, batch, k, context) * profile.jit_scale * sampling + fixed
+    ``Profile.jit_scale``, plus ``Profile.jit_row_s`` per row and ``Profile.jit_fixed_s``
+    (0 seconds without a missed row). When ``sampling`` (T > 0): all of it times
+    ``Profile.jit_sampling_scale``, or where that is unset the chain's part times
+    ``Profile.draft_sampling_scale``."""
+    rows = np.asarray(batch)
+    chain = draft_chain_s(profile, batch, k, context) * profile.jit_scale
+    rest = np.where(rows > 0, profile.jit_fixed_s + profile.jit_row_s * rows, 0.0)
+    if sampling and profile.jit_sampling_scale > 0:
+        out = (chain + rest) * profile.jit_sampling_scale
+    else:
+        out = chain * (profile.draft_sampling_scale if sampling else 1.0) + rest
     return float(out) if np.ndim(out) == 0 else out
 
 

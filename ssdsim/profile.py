@@ -504,7 +504,11 @@ class Profile:
         verify_sample_row_s: host work on the target's critical path per verified token row
             (B x tokens the target's forward scores: 1 for AR, k+1 for SD) when sampling
             (T > 0: probabilities, random draws and the accept/residual rule instead of an
-            argmax), beyond ``mode_overheads``; SSD's lies in ``ssd_dist_row_s``.
+            argmax), beyond ``mode_overheads``; SSD pays it too (same verification kernel).
+        verify_sample_step_s: host work of sampling per decode step (T > 0), whatever the rows:
+            the sampling path's fixed cost (its tensors and random draws start from cold
+            caches after the forward; loop 17: AR at B=1 paid ~0.1-0.2 ms a step at T=1, 8 us
+            as per-row cost alone). Charged like ``verify_sample_row_s``.
         jit_scale: multiplier on the draft's chain forwards when SSD's draft worker decodes
             missed rows (jit): the worker's forwards, run right after its tree on another core,
             can cost more than SD's drafting in the target's process.
@@ -512,6 +516,13 @@ class Profile:
             with missed rows (picking the rows, the worker's bookkeeping): fitted with
             ``jit_scale`` over jit traces at several k (loop 14: 0.78 ms for k = 2 against
             2.11 ms for k = 8 at B = 1, not a quarter of it).
+        jit_row_s: seconds a jit decode takes per missed row beyond its scaled chain forwards
+            (the draft's forward grid, timed alone, barely grows from 1 to 4 rows; loop 17's
+            jit took 1.2, 1.7, 2.0 and 2.9 ms for 1-4 missed rows at k = 4, B = 4, T = 0).
+        jit_sampling_scale: multiplier on the whole jit decode when it samples (T > 0), fitted
+            on SSD jit traces at T > 0; 0: unset, ``draft_sampling_scale`` on its chain forwards
+            (SD's drafting) as before (loop 17: jit at T = 1 took 1.13-1.2x its greedy time at
+            B = 1 and 4, against SD's 1.07).
         jit_answer_s: seconds the target's wait for a jit answer takes beyond the response
             message, per batch size ``{"1": s, "4": s}`` (linear in B between them, the
             nearest beyond; empty: 0): on steps with missed rows under jit, the link on the
@@ -545,8 +556,11 @@ class Profile:
     tree_sample_row_s: float = 0.0
     ssd_dist_row_s: float = 0.0
     verify_sample_row_s: float = 0.0
+    verify_sample_step_s: float = 0.0
     sd_draft_fixed_s: float = 0.0
     jit_fixed_s: float = 0.0
+    jit_row_s: float = 0.0
+    jit_sampling_scale: float = 0.0
     jit_answer_s: dict[int, float] = field(default_factory=dict)
     sd_draft_scales: dict[int, float] = field(default_factory=dict)
     host_by_batch: dict[str, dict[int, float]] = field(default_factory=dict)
@@ -590,8 +604,11 @@ class Profile:
         check_float(o, "tree_sample_row_s", self.tree_sample_row_s, 0.0)
         check_float(o, "ssd_dist_row_s", self.ssd_dist_row_s, 0.0)
         check_float(o, "verify_sample_row_s", self.verify_sample_row_s, 0.0)
+        check_float(o, "verify_sample_step_s", self.verify_sample_step_s, 0.0)
         check_float(o, "sd_draft_fixed_s", self.sd_draft_fixed_s, 0.0)
         check_float(o, "jit_fixed_s", self.jit_fixed_s, 0.0)
+        check_float(o, "jit_row_s", self.jit_row_s, 0.0)
+        check_float(o, "jit_sampling_scale", self.jit_sampling_scale, 0.0)
         object.__setattr__(self, "mode_overheads", _mode_overheads(o, self.mode_overheads))
         object.__setattr__(self, "host_by_batch", _host_by_batch(o, self.host_by_batch))
         object.__setattr__(

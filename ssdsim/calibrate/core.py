@@ -154,6 +154,9 @@ def calibrate(
         sd_draft_fixed_s=scaled.sd_draft_fixed_s,
         sd_draft_scales=scaled.sd_draft_scales,
     )
+    if cal.costs.sample_row_s is not None:  # before SSD's: its dist rows are what is left
+        changes["verify_sample_row_s"] = cal.costs.sample_row_s
+        changes["verify_sample_step_s"] = cal.costs.sample_step_s or 0.0
     cal.ssd = fit_ssd_costs(dataclasses.replace(base, **changes), traces)
     if cal.ssd.tree_scales and scaled.draft_tree is not None:
         changes["draft_tree"] = scaled_by_cells(scaled.draft_tree, cal.ssd.tree_scales)
@@ -162,14 +165,15 @@ def calibrate(
     if cal.ssd.jit_scale is not None:
         changes["jit_scale"] = cal.ssd.jit_scale
         changes["jit_fixed_s"] = cal.ssd.jit_fixed_s or 0.0
+        changes["jit_row_s"] = cal.ssd.jit_row_s or 0.0
+    if cal.ssd.jit_sampling_scale is not None:
+        changes["jit_sampling_scale"] = cal.ssd.jit_sampling_scale
     if cal.ssd.jit_answer_s:
         changes["jit_answer_s"] = cal.ssd.jit_answer_s
     if cal.ssd.tree_sample_row_s is not None:
         changes["tree_sample_row_s"] = cal.ssd.tree_sample_row_s
     if cal.ssd.dist_row_s is not None:
         changes["ssd_dist_row_s"] = cal.ssd.dist_row_s
-    if cal.costs.sample_row_s is not None:
-        changes["verify_sample_row_s"] = cal.costs.sample_row_s
     if cal.ssd.overhead is not None:
         cal.overheads["ssd"] = cal.ssd.overhead
     changes.update(overhead_fields(cal.overheads))

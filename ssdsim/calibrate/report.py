@@ -136,10 +136,14 @@ def format_report(cal: Calibration) -> str:
             + ", ".join(f"B{b} {v:.3f}" for (b, _), v in cal.costs.draft_scales.items())
             + f"); SD drafting {cal.costs.sd_draft_fixed_s * 1e3:.3f} ms a step beyond its k forwards"
         )
-        row = cal.costs.sample_row_s
+        row, step = cal.costs.sample_row_s, cal.costs.sample_step_s
         lines.append(
             "AR and SD sampling at T > 0 (verification's host work beyond greedy): "
-            + (f"{row * 1e6:.1f} us per scored row" if row is not None else "- (no T > 0 trace)")
+            + (
+                f"{(step or 0.0) * 1e6:.1f} us per step + {row * 1e6:.1f} us per scored row"
+                if row is not None
+                else "- (no T > 0 trace)"
+            )
         )
     if cal.ssd is not None:
 
@@ -151,6 +155,7 @@ def format_report(cal: Calibration) -> str:
             f"SSD draft tree time scales {trees or '- (no traces to fit them)'}; jit decoding "
             f"{_x(cal.ssd.jit_scale)} the draft chain"
             + (f" + {cal.ssd.jit_fixed_s * 1e3:.3f} ms" if cal.ssd.jit_fixed_s else "")
+            + (f" + {cal.ssd.jit_row_s * 1e3:.3f} ms a missed row" if cal.ssd.jit_row_s else "")
             + (
                 ", its answer's wait beyond the message "
                 + ", ".join(f"B={b} {v * 1e3:.3f} ms" for b, v in cal.ssd.jit_answer_s.items())
@@ -158,7 +163,7 @@ def format_report(cal: Calibration) -> str:
                 else ""
             )
             + "; at T > 0: draft chains "
-            f"{_x(cal.ssd.sampling_scale)}, tree sampling "
+            f"{_x(cal.ssd.sampling_scale)}, jit {_x(cal.ssd.jit_sampling_scale)}, tree sampling "
             + (
                 f"{cal.ssd.tree_sample_row_s * 1e6:.1f} us per branch row and step"
                 if cal.ssd.tree_sample_row_s is not None

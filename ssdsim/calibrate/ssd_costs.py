@@ -9,15 +9,17 @@ the executor's SSD traces, after the forwards were scaled (``trace_costs``):
   (``draft_s``: jit or the fast speculator), the target's wait for the draft (``wait_s``) and
   the modelled link messages. It holds the slower verification and the message handling.
 - SSD host work per draft distribution at T > 0 (``Profile.ssd_dist_row_s``): the host work
-  of steps at T > 0 beyond the greedy fit at their batch size, per distribution received (k
-  per row whose proposals came from the draft: hits, and jit's misses); then the host work per
-  step is fitted on greedy traces only (when there are any);
-- jit decoding (``Profile.jit_scale``, ``Profile.jit_fixed_s``): over the steps of greedy SSD
-  jit traces that had missed rows, grouped by (k, missed rows), the cells' median measured
-  seconds against their median modelled draft chain, a line ``fixed + scale x chain`` by
-  least squares weighted by the steps per cell; the fixed part only where the cells span two k
-  or more (else, and when the line's fixed part would be negative, a scale alone: the ratio of
-  the sums);
+  of steps at T > 0 beyond the greedy fit at their batch size and the sampling verification
+  AR and SD steps paid (``Profile.verify_sample_step_s``, ``verify_sample_row_s``; the same
+  kernel), per distribution received (k per row whose proposals came from the draft: hits,
+  and jit's misses); then the host work per step is fitted on greedy traces only (when there
+  are any);
+- jit decoding (``Profile.jit_scale``, ``jit_fixed_s``, ``jit_row_s``): over the steps of
+  greedy SSD jit traces that had missed rows, grouped by (k, missed rows), the cells' median
+  measured seconds against their median modelled draft chain, ``scale x chain + fixed +
+  per_row x rows`` by non-negative least squares weighted by the steps per cell (``fit_jit``);
+  at T > 0 one scale on the whole of it (``Profile.jit_sampling_scale``) from the SSD jit
+  traces at T > 0;
 - jit's answer (``Profile.jit_answer_s``, per batch size): on greedy SSD jit traces, the
   link on the critical path of steps the draft answered beyond that of steps served from the
   cache alone at the same B (the host work then leaves it out of answered steps);
@@ -39,6 +41,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import nnls
 from scipy.stats import trim_mean
 
 from ssdsim import latency as lat
@@ -58,6 +61,8 @@ class SsdCosts:
     tree_sample_row_s: float | None
     jit_scale: float | None = None
     jit_fixed_s: float | None = None
+    jit_row_s: float | None = None
+    jit_sampling_scale: float | None = None
     jit_answer_s: dict[int, float] = dataclasses.field(default_factory=dict)
     dist_row_s: float | None = None
 
@@ -240,13 +245,15 @@ def fit_tree_sample_row_s(profile: Profile, ssd: list[Trace]) -> float | None:
     return max(weighted_median(per_row, rows), 0.0) if rows else None
 
 
-def fit_jit(profile: Profile, ssd: list[Trace]) -> tuple[float, float] | None:
-    """(scale, fixed seconds) of jit decoding over greedy SSD jit traces (module docstring);
-    None without a jit step that decoded missed rows."""
+def _jit_cells(
+    profile: Profile, ssd: list[Trace], sampling: bool
+) -> dict[tuple[int, int], tuple[list[float], list[float]]]:
+    """Per (k, missed rows) of the SSD jit traces at T > 0 (``sampling``) or greedy: the
+    measured jit seconds of the steps that decoded missed rows, and their modelled chains."""
     cells: dict[tuple[int, int], tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for t in ssd:
         pol = t.header.policy
-        if _temperature(t) > 0 or pol.get("fallback") != "jit":
+        if (_temperature(t) > 0) is not sampling or pol.get("fallback") != "jit":
             continue
         k = int(pol["k"])
         context = _prompt_lens(t)
@@ -259,23 +266,65 @@ def fit_jit(profile: Profile, ssd: list[Trace]) -> tuple[float, float] | None:
                 model.append(float(lat.draft_chain_s(profile, len(missed), k, ctx)))
             for o in s.seqs:
                 context[o.seq] += o.emitted_tokens
-    if not cells:
-        return None
+    return cells
+
+
+def _cell_arrays(cells) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(median measured, median model chain, missed rows, steps) per cell."""
     y = np.array([statistics.median(m) for m, _ in cells.values()])
     x = np.array([statistics.median(c) for _, c in cells.values()])
+    rows = np.array([m for _, m in cells], dtype=float)
     w = np.array([len(m) for m, _ in cells.values()], dtype=float)
+    return y, x, rows, w
+
+
+def fit_jit(profile: Profile, ssd: list[Trace]) -> tuple[float, float, float] | None:
+    """(scale, fixed seconds, seconds per missed row) of jit decoding over greedy SSD jit
+    traces (module docstring); None without a jit step that decoded missed rows.
+
+    ``scale x chain + fixed + per_row x rows`` through the (k, missed rows) cells' medians by
+    non-negative least squares weighted by the steps per cell: the fixed part only where the
+    cells span two k or more, the per-row part only where they span two missed-row counts;
+    where the scale comes out 0, a scale alone (the ratio of the sums).
+    """
+    cells = _jit_cells(profile, ssd, sampling=False)
+    if not cells:
+        return None
+    y, x, rows, w = _cell_arrays(cells)
+    cols = {"scale": x}
     if len({k for k, _ in cells}) >= 2:
-        design = np.column_stack([np.ones(len(x)), x]) * np.sqrt(w)[:, None]
-        (fixed, scale), *_ = np.linalg.lstsq(design, y * np.sqrt(w), rcond=None)
-        if fixed >= 0 and scale > 0:
-            return float(scale), float(fixed)
-    return float((w * y).sum() / (w * x).sum()), 0.0
+        cols["fixed"] = np.ones_like(x)
+    if len(set(rows.tolist())) >= 2:
+        cols["row"] = rows
+    if len(cols) > 1:
+        sw = np.sqrt(w)
+        coef, _ = nnls(np.column_stack(list(cols.values())) * sw[:, None], y * sw)
+        fit = dict(zip(cols, coef.tolist(), strict=True))
+        if fit["scale"] > 0:
+            return fit["scale"], fit.get("fixed", 0.0), fit.get("row", 0.0)
+    return float((w * y).sum() / (w * x).sum()), 0.0, 0.0
+
+
+def fit_jit_sampling_scale(
+    profile: Profile, ssd: list[Trace], scale: float, fixed: float, row: float = 0.0
+) -> float | None:
+    """jit at T > 0 over the greedy fit (``scale`` x chain + ``fixed`` + ``row`` x missed rows):
+    over the SSD jit traces at T > 0, the cells' median seconds against the greedy fit at
+    their median chain, the ratio of the sums weighted by the steps; None without such a
+    step."""
+    cells = _jit_cells(profile, ssd, sampling=True)
+    if not cells:
+        return None
+    y, x, rows, w = _cell_arrays(cells)
+    model = scale * x + fixed + row * rows
+    return float((w * y).sum() / (w * model).sum())
 
 
 def fit_dist_row_s(profile: Profile, ssd: list[Trace], greedy: OverheadFit) -> float | None:
     """Median over SSD traces at T > 0 of their host work per step beyond ``greedy`` (the host
-    work fitted at T = 0) per draft distribution received (k per row that carried them), >= 0;
-    None: no such trace."""
+    work fitted at T = 0) and the verification's sampling (``ssdsim.latency.sampling_s`` with
+    ``profile``'s AR/SD fit), per draft distribution received (k per row that carried them),
+    >= 0; None: no such trace."""
     rows = []
     for t in ssd:
         steps = _host_steps(profile, t)
@@ -283,7 +332,10 @@ def fit_dist_row_s(profile: Profile, ssd: list[Trace], greedy: OverheadFit) -> f
         dists = sum(_dist_rows(s) * k for s, _ in steps)
         if _temperature(t) == 0 or not dists:
             continue
-        extra = sum(sec - greedy.at(len(s.seqs)) for s, sec in steps)
+        extra = sum(
+            sec - greedy.at(len(s.seqs)) - lat.sampling_s(profile, len(s.seqs), k + 1, True)
+            for s, sec in steps
+        )
         rows.append(extra / dists)
     return max(float(np.median(rows)), 0.0) if rows else None
 
@@ -310,6 +362,8 @@ def fit_ssd_costs(profile: Profile, traces: dict[str, Trace]) -> SsdCosts:
         tree_sample_row_s=fit_tree_sample_row_s(treed, ssd),
         jit_scale=jit[0] if jit else None,
         jit_fixed_s=jit[1] if jit else None,
+        jit_row_s=jit[2] if jit else None,
+        jit_sampling_scale=fit_jit_sampling_scale(profile, ssd, *jit) if jit else None,
         jit_answer_s=answer,
         dist_row_s=fit_dist_row_s(profile, ssd, overhead) if greedy and overhead else None,
     )

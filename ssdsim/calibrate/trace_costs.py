@@ -13,9 +13,9 @@ context of its sequences is rebuilt from the prompt lengths and the tokens emitt
   ``draft_s`` against the modelled k draft forwards, scale x forwards + fixed;
 - host work per step: what a greedy step took beyond its drafting and its scaled target
   forward, start to next start (``Profile.mode_overheads``: fixed + per sequence, per mode);
-- sampling's host work (``Profile.verify_sample_row_s``): what AR and SD steps at T > 0 took
-  beyond that, per scored row (B x tokens the target's forward scores), summed over the (mode,
-  B, k) groups' means. Verification at T = 1 ran 1.4-4 ms longer than greedy at B = 1 in every
+- sampling's host work (``Profile.verify_sample_step_s``, ``Profile.verify_sample_row_s``):
+  what AR and SD steps at T > 0 took beyond that, a line in the scored rows (B x tokens the
+  target's forward scores) through the (mode, B, k) groups' means. Verification at T = 1 ran 1.4-4 ms longer than greedy at B = 1 in every
   loop so far; a scale pooled over T over-predicted the greedy steps by half of that.
 
 Only executor traces set the scales (simulator traces run on the profile's own clock); without
@@ -188,19 +188,26 @@ def fit_target_scales(profile: Profile, steps: list[dict]) -> dict[tuple[int, in
     """Scale of the target forward per (B, tokens per forward): greedy verify_s / forward.
 
     verify_s also holds the greedy verification kernel, which the scale absorbs; what sampling
-    adds at T > 0 is ``fit_sample_row_s``'s. A cell with no greedy step takes its steps at T > 0.
+    adds at T > 0 is ``fit_sample_costs``'s. A cell with no greedy step takes its steps at T > 0.
     """
     tokens = lambda mode, k: 1 if mode == "ar" else k + 1  # noqa: E731
     steps = _greedy_first(steps, lambda s: (s["batch"], tokens(s["mode"], s["k"])))
     return _by_cell(_groups(steps, lambda s: _target_forward(profile, s), "verify_s", tokens))
 
 
-def fit_sample_row_s(
+def fit_sample_costs(
     profile: Profile, steps: list[dict], overheads: dict[str, OverheadFit]
-) -> float | None:
-    """Host work per scored row of AR and SD steps at T > 0 beyond ``profile``'s greedy forward
-    and ``overheads``: the (mode, B, k) groups' mean excess, summed, over their rows, summed
-    (>= 0); None without such steps (or without a greedy fit of their mode)."""
+) -> tuple[float, float] | None:
+    """(seconds per step, seconds per scored row) of sampling's host work in AR and SD steps at
+    T > 0 beyond ``profile``'s greedy forward and ``overheads``; None without such steps (or
+    without a greedy fit of their mode).
+
+    Each (mode, B, k) group's mean excess (2% trimmed) against its rows (B x tokens scored): a
+    line ``fixed + per_row x rows`` by non-negative least squares over the groups, when their
+    rows take two values or more; else a per-row cost alone (summed excess over summed rows).
+    A per-row cost alone read 8 us a row from SD at B=1-4 in loop 17, while AR at B=1 paid
+    0.1-0.2 ms a step more at T=1 than at T=0 (the sampling path runs from cold caches).
+    """
     by: dict[tuple, list[float]] = defaultdict(list)
     for s in steps:
         fit = overheads.get(s["mode"])
@@ -209,9 +216,12 @@ def fit_sample_row_s(
             by[(s["mode"], s["batch"], s["k"])].append(excess)
     if not by:
         return None
-    excess = sum(float(trim_mean(v, 0.02)) for v in by.values())
-    rows = sum(b * (1 if mode == "ar" else k + 1) for mode, b, k in by)
-    return max(excess / rows, 0.0)
+    rows = np.array([b * (1 if mode == "ar" else k + 1) for mode, b, k in by], dtype=float)
+    excess = np.array([float(trim_mean(v, 0.02)) for v in by.values()])
+    if len(set(rows.tolist())) >= 2:
+        (fixed, per_row), _ = nnls(np.column_stack([np.ones_like(rows), rows]), excess)
+        return float(fixed), float(per_row)
+    return 0.0, max(float(excess.sum() / rows.sum()), 0.0)
 
 
 def fit_draft_chain(
@@ -260,6 +270,7 @@ class TraceCosts:
     draft_scales: dict[tuple[int, int], float] = dataclasses.field(default_factory=dict)
     sample_row_s: float | None = None
     sd_draft_fixed_s: float = 0.0
+    sample_step_s: float | None = None
 
 
 def fit_trace_costs(
@@ -304,5 +315,6 @@ def fit_trace_costs(
         fit = fit_overhead(samples)
         if fit is not None:
             overheads[mode] = fit
-    row_s = fit_sample_row_s(prof, [s for s in measured if s["mode"] in overheads], overheads)
-    return prof, TraceCosts(_median(ts), _median(ds), overheads, ts, ds, row_s, sd_fixed)
+    sampling = fit_sample_costs(prof, [s for s in measured if s["mode"] in overheads], overheads)
+    step_s, row_s = sampling if sampling is not None else (None, None)
+    return prof, TraceCosts(_median(ts), _median(ds), overheads, ts, ds, row_s, sd_fixed, step_s)

@@ -58,7 +58,7 @@ def step_costs(plan: Plan, out: BatchOutcomes, batch_index: int = 0) -> StepCost
         verify = (np.asarray(verify) + prof.ssd_dist_row_s * rows * k).tolist()
     n_miss, ctx_miss = _mean_context(out.context, out.active & ~out.hit)
     zeros = np.zeros(len(n))
-    jit_s = lat.jit_s(prof, n_miss, k, ctx_miss, ds)
+    jit_s = lat.jit_s(prof, n_miss, k, ctx_miss, plan.with_dists)
     jit = jit_s if plan.miss_kind == "jit" else zeros
     answer = (  # the target waits for jit's answer: longer than the message alone
         np.where(n_miss > 0, lat.jit_answer_s(prof, n), 0.0) if plan.miss_kind == "jit" else zeros

@@ -142,6 +142,51 @@ def test_jit_fixed_part_recovered_from_two_lookaheads(make_toy, tmp_path):
     assert fit1.jit_fixed_s == 0.0 and fit1.jit_scale > 1.35  # the fixed part absorbed
 
 
+def test_jit_per_row_cost_and_sampling_scale_recovered(make_toy, tmp_path):
+    """jit at 1.3x the chain + 0.4 ms + 0.5 ms per missed row (B = 4, k = 2 and 6: one to four
+    missed rows), and 1.25x all of that at T = 1: the greedy traces give the three parts, the
+    T = 1 ones the scale; without the per-row part the fit could not price four missed rows."""
+    truth = dataclasses.replace(
+        make_toy(), jit_scale=1.3, jit_fixed_s=4e-4, jit_row_s=5e-4, jit_sampling_scale=1.25
+    )
+    wl = dataclasses.replace(WL, batch_size=4, num_prompts=8)
+    traces = {}
+    for k, t in ((2, 0.0), (6, 0.0), (4, 1.0)):
+        p = tmp_path / f"jit{k}_{t}.jsonl"
+        simulate(
+            truth, uniform_ssd(k, 1, "jit"), dataclasses.replace(wl, temperature=t), trace_path=p
+        )
+        traces[str(p)] = read_trace(_as_executor(p))
+    missed = {sum(1 for o in s.seqs if not o.cache_hit) for tr in traces.values() for s in tr.steps}
+    assert {1, 2, 3} <= missed
+    blank = dataclasses.replace(
+        truth, jit_scale=1.0, jit_fixed_s=0.0, jit_row_s=0.0, jit_sampling_scale=0.0
+    )
+    fit = fit_ssd_costs(blank, traces)
+    assert fit.jit_scale == pytest.approx(1.3, rel=0.03)
+    assert fit.jit_fixed_s == pytest.approx(4e-4, rel=0.1)
+    assert fit.jit_row_s == pytest.approx(5e-4, rel=0.05)
+    assert fit.jit_sampling_scale == pytest.approx(1.25, rel=0.02)
+    greedy = {p: t for p, t in traces.items() if "_0.0" in p}
+    assert fit_ssd_costs(blank, greedy).jit_sampling_scale is None
+
+
+def test_jit_sampling_scale_unset_keeps_the_draft_chain_scale(make_toy):
+    """A profile without jit's own sampling scale prices jit at T > 0 as before: the chain
+    times ``draft_sampling_scale``; with it, all of jit times its own."""
+    from ssdsim import latency as lat
+
+    prof = dataclasses.replace(
+        make_toy(), jit_fixed_s=4e-4, jit_row_s=1e-4, draft_sampling_scale=1.5
+    )
+    chain = lat.draft_chain_s(prof, 2, 4, 100.0) * prof.jit_scale
+    assert lat.jit_s(prof, 2, 4, 100.0) == pytest.approx(chain + 6e-4)
+    assert lat.jit_s(prof, 2, 4, 100.0, True) == pytest.approx(chain * 1.5 + 6e-4)
+    own = dataclasses.replace(prof, jit_sampling_scale=1.2)
+    assert lat.jit_s(own, 2, 4, 100.0, True) == pytest.approx((chain + 6e-4) * 1.2)
+    assert lat.jit_s(own, 0, 4, 100.0, True) == 0.0
+
+
 def test_jit_answer_recovered_and_kept_out_of_host_work(make_toy, tmp_path):
     """The target waits 0.3 ms beyond the message for each jit answer at B=2: the fit finds it
     from the answered steps' link against the others', and the host work stays as without it."""
@@ -171,9 +216,12 @@ def test_jit_answer_recovered_and_kept_out_of_host_work(make_toy, tmp_path):
 
 def test_distribution_rows_at_t_above_zero_recovered(make_toy, tmp_path):
     """SSD at T > 0 pays 0.3 ms per draft distribution (k per row the draft proposed for: hits,
-    and jit's misses, not the fast speculator's) beside 2.5 ms a step: the fit takes the step's
-    host work from the greedy traces and the per-row work from the others."""
-    truth = make_toy(mode_overheads={"ssd": (2.5e-3, 0.0)}, ssd_dist_row_s=3e-4)
+    and jit's misses, not the fast speculator's) beside 2.5 ms a step and the sampling
+    verification SD pays (0.2 ms a step, 10 us a scored row): the fit takes the step's host
+    work from the greedy traces, the sampling's from the profile (AR/SD's fit) and the
+    per-distribution work from what is left."""
+    sampling = dict(verify_sample_step_s=2e-4, verify_sample_row_s=1e-5)
+    truth = make_toy(mode_overheads={"ssd": (2.5e-3, 0.0)}, ssd_dist_row_s=3e-4, **sampling)
     paths = []
     for i, t in enumerate((0.0, 1.0, 1.0)):
         p = tmp_path / f"ssd{i}.jsonl"
@@ -184,6 +232,9 @@ def test_distribution_rows_at_t_above_zero_recovered(make_toy, tmp_path):
     fit = fit_ssd_costs(dataclasses.replace(truth, ssd_dist_row_s=0.0), traces)
     assert fit.overhead is not None and fit.overhead.at(2) == pytest.approx(2.5e-3, rel=1e-6)
     assert fit.dist_row_s == pytest.approx(3e-4, rel=1e-6)
+    # without the sampling's costs in the profile, the distributions absorb them
+    unknown = dataclasses.replace(truth, ssd_dist_row_s=0.0, verify_sample_step_s=0.0)
+    assert fit_ssd_costs(unknown, traces).dist_row_s > 3.1e-4
     # greedy traces alone say nothing about it
     greedy = {paths[0].as_posix(): traces[str(paths[0])]}
     assert fit_ssd_costs(truth, greedy).dist_row_s is None
