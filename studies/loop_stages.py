@@ -170,8 +170,12 @@ def calibration_points(ssd: bool) -> list[Point]:
     scale interpolated from 1 and 5 tokens predicted SD k=2 at B=1 16-23% too fast (loop 13's
     first three passes, whose passes agreed within 2%). SSD k=4 jit at B=4 (greedy), so that
     jit's answer (``Profile.jit_answer_s``) is measured at B=4, not carried over from B=1
-    (loop 14: the answered steps' link ran 0.48 ms past the others' at B=4, 0.13 ms at B=1)."""
+    (loop 14: the answered steps' link ran 0.48 ms past the others' at B=4, 0.13 ms at B=1).
+    AR at T=1 (B 1 and 4): sampling's cost per step apart from its cost per row
+    (``Profile.verify_sample_step_s``; SD's 5-36 rows alone left AR at T=1 6-9% too fast in
+    loop 17). SSD k=4 jit at B=4, T=1: jit's sampling scale where up to four rows miss."""
     pts = [Point(Policy(mode="ar"), b, 0.0) for b in (1, 4, CALIB_B8)]
+    pts += [Point(Policy(mode="ar"), b, 1.0) for b in (1, 4)]
     pts += [Point(Policy(mode="sd", k=4), b, t) for b in (1, 4) for t in (0.0, 1.0)]
     pts += [Point(Policy(mode="sd", k=8), b, t) for b in (1, 4) for t in (0.0, 1.0)]
     pts.append(Point(Policy(mode="sd", k=2), CALIB_B8, 0.0))
@@ -190,6 +194,7 @@ def calibration_points(ssd: bool) -> list[Point]:
             Point(uniform_ssd(2, 3, "fast"), 1, 0.0, "uniform"),
             Point(uniform_ssd(4, 3, "fast"), CALIB_B8, 0.0, "uniform"),
             Point(uniform_ssd(4, 3, "jit"), 4, 0.0, "uniform"),
+            Point(uniform_ssd(4, 3, "jit"), 4, 1.0, "uniform"),
         ]
     return pts
 

@@ -96,6 +96,21 @@ def test_calibration_covers_every_batch_size_the_benchmark_compares(stages):
     # jit's answer is measured at both batch sizes the validation grid runs jit at
     jit = {p.batch_size for p in pts if p.policy.mode == "ssd" and p.policy.fallback == "jit"}
     assert {1, 4} <= jit
+    # sampling: AR at T=1 (its cost per step apart from per row) and jit at T=1 at B=1 and 4
+    assert {(p.policy.mode, p.batch_size) for p in pts if p.temperature > 0} >= {
+        ("ar", 1),
+        ("ar", 4),
+        ("sd", 1),
+        ("sd", 4),
+        ("ssd", 1),
+        ("ssd", 4),
+    }
+    hot_jit = {
+        p.batch_size
+        for p in pts
+        if p.policy.mode == "ssd" and p.policy.fallback == "jit" and p.temperature > 0
+    }
+    assert {1, 4} <= hot_jit
     assert {p.policy.mode for p in stages.calibration_points(ssd=False)} == {"ar", "sd"}
     assert len({p.key for p in pts}) == len(pts)  # no point twice (their files would clash)
 
