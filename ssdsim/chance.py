@@ -79,6 +79,8 @@ class ChanceAt:
     alpha_fast_draft: tuple[float, ...] = ()
     coverage_spread: tuple[float, ...] = ()
     alpha_fast_draft_rank: tuple[tuple[float, ...], ...] = ()
+    alpha_fast_nomatch: tuple[float, ...] = ()
+    fast_nomatch: tuple[float, ...] = ()
 
     def run_alpha_for(self, proposer: str) -> tuple[float, ...]:
         """Acceptance by run length (``ChancePoint.run_alpha_sd``) of ``sd``, ``hit`` or ``jit``
@@ -400,6 +402,7 @@ def chance_at(chance: Chance, temperature: float, rescale: float = 1.0) -> Chanc
         )
         if fast_tables is not None
         else (),
+        fast_nomatch=fast_tables.fast_nomatch if fast_tables is not None else (),
         **{
             n: _scale_alpha(getattr(fast_tables, n), rel["alpha_fast"])
             if fast_tables is not None and getattr(fast_tables, n)

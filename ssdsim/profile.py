@@ -48,7 +48,13 @@ from ssdsim._schema import (
 PROFILE_SCHEMA_VERSION = 1
 # ChancePoint, ChanceAt: acceptance tables of the run model
 RUN_ALPHA_FIELDS = ("run_alpha_sd", "run_alpha_hit", "run_alpha_jit", "run_alpha_rank")
-FAST_CONTEXTS = ("first", "full", "part", "draft")  # a fast row's row before (ChancePoint)
+FAST_CONTEXTS = (
+    "first",
+    "full",
+    "part",
+    "draft",
+    "nomatch",
+)  # a fast row's row before (ChancePoint)
 FAST_TABLE_FIELDS = ("alpha_fast_rank", *(f"alpha_fast_{c}" for c in FAST_CONTEXTS))
 
 
@@ -281,10 +287,11 @@ class ChancePoint:
     jit row the next request hit 44% of the time after a full acceptance, 92% simulated). The
     simulator gives each sequence one of them, apart from its run spread. Empty: every
     sequence alike.
-    alpha_fast_first / _full / _part / _draft: acceptance by position of the fast speculator's
-    rows by the row before them (``FAST_CONTEXTS``): none (the sequence's first step, right
-    after its prompt), a fast row whose k proposals were all accepted, a fast row with a
-    rejection, or a draft row (hit or jit) whose bonus the next tree missed. An n-gram
+    alpha_fast_first / _full / _part / _draft / _nomatch: acceptance by position of the fast
+    speculator's rows by the row before them (``FAST_CONTEXTS``): none (the sequence's first
+    step, right after its prompt), a fast row whose k proposals were all accepted, a fast row
+    with a rejection, a draft row (hit or jit) whose bonus the next tree missed, or a fast row
+    that found no n-gram match and proposed nothing (such rows count as rejected at once). An n-gram
     speculator that has just copied a whole row keeps copying, one with only the prompt to
     match has little to copy, and after the draft's miss the target often turns to repeat its
     context (loop 13's first calibration pass at B=1, T=0, k=8: 5.5 tokens accepted after a
@@ -292,6 +299,13 @@ class ChancePoint:
     draft row). After a draft row the first proposal follows ``alpha_fast_rank`` where the bonus
     rank is known (then this table's later positions). Empty: ``alpha_fast_rank`` or
     ``alpha_fast`` in that context.
+    fast_nomatch: per context of ``FAST_CONTEXTS`` (in its order), the share of its fast rows
+    with no accepted proposal that found no n-gram match at all. Such rows come in runs while
+    the text is new (loop 18's calibration, SSD k=8 sparse fast at B=1, T=0: 69% of the rows
+    after one found no match either, 1% after a full fast row); a policy whose rows are nearly
+    all the n-gram speculator's spends far more of them there (the optimizer's one-branch pick
+    on the same prompts: 28% of its rows after a no-match row, 5% in that calibration run).
+    Empty: never (the rows before them count as ``part``).
     alpha_fast_draft_rank: the fast speculator's rows after a draft row, acceptance by position,
     one row per bucket of that draft row's bonus rank (``run_alpha_rank``'s buckets, the last
     row standing for every deeper rank). Where set, it replaces ``alpha_fast_rank`` with this
@@ -330,6 +344,8 @@ class ChancePoint:
     alpha_fast_draft: tuple[float, ...] = ()
     coverage_spread: tuple[float, ...] = ()
     alpha_fast_draft_rank: tuple[tuple[float, ...], ...] = ()
+    alpha_fast_nomatch: tuple[float, ...] = ()
+    fast_nomatch: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         o = "ChancePoint"
@@ -338,11 +354,15 @@ class ChancePoint:
             "alpha_fast_draft_rank",
             check_prob_rows(o, "alpha_fast_draft_rank", self.alpha_fast_draft_rank),
         )
-        for n in (*RUN_ALPHA_FIELDS, *FAST_TABLE_FIELDS):
+        for n in (*RUN_ALPHA_FIELDS, *FAST_TABLE_FIELDS, "fast_nomatch"):
             if getattr(self, n):
                 object.__setattr__(self, n, check_probs(o, n, getattr(self, n)))
             else:
                 object.__setattr__(self, n, ())
+        if self.fast_nomatch and len(self.fast_nomatch) != len(FAST_CONTEXTS):
+            raise fail(
+                o, "fast_nomatch", self.fast_nomatch, f"one share per context {FAST_CONTEXTS}"
+            )
         check_float(o, "temperature", self.temperature, 0.0)
         check_float(o, "rescale", self.rescale, 0.0, 1.0, low_open=True)
         object.__setattr__(self, "alpha", check_probs(o, "alpha", self.alpha))

@@ -423,6 +423,7 @@ def fit_point(
         run_spread=runs.spread,
         alpha_fast_rank=tally.run_alpha_rank("fast") or (),
         alpha_fast_draft_rank=tally.alpha_fast_draft_rank() if fast else (),
+        fast_nomatch=tally.fast_nomatch() if fast else (),
         coverage_spread=fit_coverage_spread(tally, cov[0]) if cov else (),
         **{f"alpha_fast_{c}": tally.alpha_fast_context(c) if fast else () for c in FAST_CONTEXTS},
     )

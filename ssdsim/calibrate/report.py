@@ -13,6 +13,7 @@ from ssdsim.analytic import stationary_hit_rate
 from ssdsim.calibrate.core import Calibration
 from ssdsim.chance import chance_at
 from ssdsim.policy import Policy
+from ssdsim.profile import FAST_CONTEXTS
 
 
 def _rates(values: tuple[float, ...] | None) -> str:
@@ -82,9 +83,17 @@ def format_report(cal: Calibration) -> str:
             ("after a fully accepted fast row", p.alpha_fast_full),
             ("after a fast row with a rejection", p.alpha_fast_part),
             ("after a draft row", p.alpha_fast_draft),
+            ("after a row with no n-gram match", p.alpha_fast_nomatch),
         ):
             if table:
                 lines.append(f"  fast rows {name}: acceptance per position {_rates(table)}")
+        if p.fast_nomatch:
+            lines.append(
+                "  fast rows that accepted nothing and found no n-gram match, by the row before "
+                + ", ".join(
+                    f"{c} {v:.2f}" for c, v in zip(FAST_CONTEXTS, p.fast_nomatch, strict=True)
+                )
+            )
         rows = p.alpha_fast_draft_rank
         for b, row in enumerate(rows):
             lo, hi = 2**b, 2 ** (b + 1) - 1

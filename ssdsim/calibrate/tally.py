@@ -19,8 +19,9 @@ hit, jit or fast row whose bonus rank was recorded and that did not carry a run 
 proposal of hit and jit rows (``Tally.run_alpha_rank("draft")``) and of the fast speculator's
 rows (``"fast"``; its missing proposals count as rejected). The fast speculator's rows are
 also counted by the row before (``Tally.alpha_fast_context``, ``FAST_CONTEXTS``): none (the
-sequence's first step), a fast row with all k proposals accepted, one with a rejection, or a
-draft row; only those after a draft row count by rank too (the draft's miss at a deep rank),
+sequence's first step), a fast row with all k proposals accepted, one with a rejection, a
+draft row, or a fast row that found no n-gram match (with the share of such rows among each
+context's rows that accepted nothing, ``Tally.fast_nomatch``); only those after a draft row count by rank too (the draft's miss at a deep rank),
 whole rows by bucket as well (``Tally.alpha_fast_draft_rank``).
 
 Groups: one per (temperature, rescale); SD and AR traces count at rescale 1 (Saguaro's rescale
@@ -94,6 +95,8 @@ class Tally:
     fast_ctx_passed: dict[str, list[int]] = field(
         default_factory=lambda: {c: [] for c in FAST_CONTEXTS}
     )
+    # per context: [fast rows with no accepted proposal, those of them with no proposal at all]
+    fast_ctx_zero: dict[str, list[int]] = field(default_factory=dict)
     # the fast speculator's rows after a draft row, by the bucket of that row's bonus rank
     # (``rank_bucket``), k positions each (``Tally.alpha_fast_draft_rank``)
     fast_rank_reached: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
@@ -171,6 +174,22 @@ class Tally:
         if not reached or reached[0] < min_reached:
             return ()
         return _rates(reached, self.fast_ctx_passed[context], min_reached) or ()
+
+    def fast_nomatch(self, min_rows: int = 20) -> tuple[float, ...]:
+        """Per context (``FAST_CONTEXTS``, in order), the share of fast rows with no accepted
+        proposal that found no n-gram match (``ChancePoint.fast_nomatch``); a context with
+        fewer than ``min_rows`` such rows takes the share pooled over all. Empty when no fast
+        row proposed nothing, or fewer than ``min_rows`` rows accepted none."""
+        rows = sum(v[0] for v in self.fast_ctx_zero.values())
+        nomatch = sum(v[1] for v in self.fast_ctx_zero.values())
+        if rows < min_rows or nomatch == 0:
+            return ()
+        pooled = nomatch / rows
+        out = []
+        for c in FAST_CONTEXTS:
+            n, m = self.fast_ctx_zero.get(c, (0, 0))
+            out.append(m / n if n >= min_rows else pooled)
+        return tuple(out)
 
     def alpha_fast_draft_rank(self, min_reached: int = 30) -> tuple[tuple[float, ...], ...]:
         """Acceptance by position of the fast speculator's rows after a draft row, one row per
@@ -299,9 +318,12 @@ def next_run(run: int | None, o: SeqOutcome, kind: str | None, ranked: bool) -> 
     return None if run is None else run + o.accepted_len + 1
 
 
-def fast_context_after(kind: str | None, accepted_len: int, k: int) -> str:
-    """The context (``FAST_CONTEXTS``) a fast row has after a row of ``kind`` (None: AR)."""
+def fast_context_after(kind: str | None, accepted_len: int, k: int, proposed: int = 1) -> str:
+    """The context (``FAST_CONTEXTS``) a fast row has after a row of ``kind`` (None: AR) that
+    accepted ``accepted_len`` of ``proposed`` proposals (a fast row with none found no match)."""
     if kind == "fast":
+        if proposed == 0:
+            return "nomatch"
         return "full" if accepted_len >= k else "part"
     return "draft"
 
@@ -376,12 +398,16 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
                     context = before.get(o.seq, "first")
                     reached, passed = tally.fast_ctx_reached, tally.fast_ctx_passed
                     _count(reached[context], passed[context], o.accepted_len, k)
+                    if o.accepted_len == 0:
+                        zero = tally.fast_ctx_zero.setdefault(context, [0, 0])
+                        zero[0] += 1
+                        zero[1] += int(o.proposed == 0)
                 rank = ranks.get(o.seq)
                 after_draft = before.get(o.seq) == "draft"
                 if rank is not None and kind in KINDS and (kind != "fast" or after_draft):
                     group = "fast" if kind == "fast" else "draft"
                     tally.add_rank(group, rank, o.accepted_len, seq, k)
-                before[o.seq] = fast_context_after(kind, o.accepted_len, k)
+                before[o.seq] = fast_context_after(kind, o.accepted_len, k, o.proposed)
                 runs[o.seq] = next_run(run, o, kind, ranked)
                 ends_run = kind == "fast" or (kind in ("hit", "jit") and runs[o.seq] == 0)
                 ranks[o.seq] = (

@@ -150,6 +150,7 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
             return by_rank[min(bucket, len(by_rank) - 1)]
         return by_run[min(slot.run, len(by_run) - 1)]
 
+    nomatch = False
     if not ssd or slot.hit:
         a = min(bisect_right(draft_row(first), u), cap)
         full, draft_row, edges = a >= cap, True, bounds
@@ -161,6 +162,8 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
             row = fast_rank[min(bucket, len(fast_rank) - 1)]
         elif by_before.get(slot.before) is not None:
             row = by_before[slot.before]
+        elif slot.before == "nomatch" and by_before.get("part") is not None:
+            row = by_before["part"]
         elif fast_rank is not None and bucket >= 0:
             row = fast_rank[min(bucket, len(fast_rank) - 1)]
         else:
@@ -168,8 +171,14 @@ def _run_step(plan: Plan, rows: tuple, slot: _Slot, u: float, v: float, cap: int
         a = bisect_right(row, u)
         full, draft_row, edges = a >= k, miss is not None, bounds_miss
         thr = thr_miss[a]
+        # a row that accepted nothing found no n-gram match at all with the context's chance
+        # (u / P(A = 0) is uniform and independent of A there)
+        nomatch = a == 0 and u < row[0] * plan.fast_nomatch.get(slot.before, 0.0)
     fast = ssd and not slot.hit and miss is None
-    slot.before = ("full" if full else "part") if fast else "draft"
+    if fast and nomatch:
+        slot.before = "nomatch"
+    else:
+        slot.before = ("full" if full else "part") if fast else "draft"
     slot.run = slot.run + a + 1 if draft_row and full and v < bonus_run else 0
     if edges is not None:
         slot.rank = bisect_right(edges[k if full else a], v) + 1 if slot.run == 0 else 0

@@ -80,7 +80,11 @@ class Plan:
         thresholds, the run's bonus chance and the rank bounds by it; None: none.
     fast_before: per context of a fast fallback's row (``FAST_CONTEXTS``: the row before it),
         its (k+1,) P(A <= j) (``ChanceAt.alpha_fast_first`` ...; run model only); a context
-        without a table, and every context when None, uses ``fast_rank``, then ``cdf_miss``.
+        without a table, and every context when None, uses ``fast_rank``, then ``cdf_miss``
+        (after a row with no n-gram match: the ``part`` table first, as before the context).
+    fast_nomatch: per context, the chance that a fast row accepting nothing found no n-gram
+        match (``ChanceAt.fast_nomatch``); the next fast row then has context ``nomatch``.
+        Empty: never.
     rank_bounds/rank_bounds_miss: (k+1, E) c_j at the buckets' last ranks (1, 3, 7, ..) after
         a hit / on a missed row, row j < k after j accepted proposals, row k the bonus after
         all were: the rank-stream uniform v falls in bucket #{edges : v >= c_j(edge)}.
@@ -112,6 +116,7 @@ class Plan:
     run_seq: tuple[tuple[list | None, ...], ...] | None = None
     fast_before: dict[str, np.ndarray] | None = None
     cov_seq: np.ndarray | None = None
+    fast_nomatch: dict[str, float] = field(default_factory=dict)
 
     _moved: dict[float, tuple] = field(default_factory=dict, repr=False, compare=False)
 
@@ -352,6 +357,9 @@ def make_plan(
         bonus_run=float(coverage_for(at, "hit", k, k, 1)) if runs[0] is not None else 0.0,
         **ranked,
         fast_before=_fast_context_cdfs(at, policy, miss_kind) if runs[0] is not None else None,
+        fast_nomatch=dict(zip(FAST_CONTEXTS, at.fast_nomatch, strict=True))
+        if runs[0] is not None and miss_kind == "fast" and at.fast_nomatch
+        else {},
         cov_seq=deal_spread(at.coverage_spread, len(outputs), stream(seed, "coverage_spread"))
         if ssd and runs[0] is not None and at.coverage_spread
         else None,

@@ -8,6 +8,7 @@ and a wrong table (the contexts ignored) is told apart by the traced rows themse
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 
 import pytest
@@ -137,3 +138,65 @@ def test_fast_rank_rows_are_checked():
         _point(alpha_fast_draft_rank=((0.5,), (1.5, 0.2)))
     with pytest.raises(ValueError, match="alpha_fast_draft_rank"):
         _point(alpha_fast_draft_rank=0.5)
+
+
+def _as_no_match(src, dst) -> None:
+    """The trace with every fast row that accepted nothing turned into one that found no n-gram
+    match (proposer none, nothing proposed), as the executor records it."""
+    lines = src.read_text().splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        rec = json.loads(line)
+        for o in rec.get("seqs", []):
+            if o["proposer"] == "fast" and o["accepted_len"] == 0:
+                o["proposer"], o["proposed"] = "none", 0
+        out.append(json.dumps(rec))
+    dst.write_text("\n".join(out) + "\n")
+
+
+def test_rows_with_no_match_are_a_context_and_a_share(make_toy, tmp_path):
+    """Rows that found no n-gram match count as rejected at once, and as the context of the row
+    after them (``alpha_fast_nomatch``) with the share of each context's zero rows that had no
+    match (``fast_nomatch``; here every one)."""
+    truth = _with(make_toy(), _point(alpha_fast_part=(0.3,), alpha_fast_full=(0.97,)))
+    sim, path = tmp_path / "sim.jsonl", tmp_path / "nomatch.jsonl"
+    simulate(truth, SPARSE, WL, trace_path=sim)
+    _as_no_match(sim, path)
+    after: list[int] = []  # accepted lengths of fast rows right after a no-match row
+    last: dict[int, str] = {}
+    for step in read_trace(path).steps:
+        for o in step.seqs:
+            if o.cache_hit is False and last.get(o.seq) == "none":
+                after.append(o.accepted_len)
+            last[o.seq] = o.proposer
+    assert len(after) > 50
+    (fit,) = calibrate([str(path)], base=make_toy()).points
+    p = fit.point
+    assert p.fast_nomatch and all(v == pytest.approx(1.0) for v in p.fast_nomatch)
+    assert p.alpha_fast_nomatch[0] == pytest.approx(statistics.fmean(a > 0 for a in after))
+    # the simulated trace itself never proposes nothing: no share, no context
+    (plain,) = calibrate([str(sim)], base=make_toy()).points
+    assert plain.point.fast_nomatch == () and plain.point.alpha_fast_nomatch == ()
+
+
+def test_no_match_runs_slow_a_policy_of_fast_rows(make_toy):
+    """After a row with no match, nothing is accepted (a run of new text): with the share set,
+    the simulator stays in such runs and a policy of fast rows makes fewer tokens per step;
+    without it (or with a share of 0) it is the part table's, as before."""
+    tables = dict(alpha_fast_part=(0.5,), alpha_fast_full=(0.95,), alpha_fast_nomatch=(0.02,))
+    base = _with(make_toy(), _point(**tables))
+    sticky = _with(make_toy(), _point(**tables, fast_nomatch=(1.0,) * 5))
+    never = _with(make_toy(), _point(**tables, fast_nomatch=(0.0,) * 5))
+    fast_rows = Policy(  # the trees wait for full rows: a row that accepts nothing misses again
+        mode="ssd", k=K, fan_out=(0, 0, 0, 0, 1), fan_out_miss=(0, 0, 0, 0, 1), fallback="fast"
+    )
+    assert simulate(never, fast_rows, WL) == simulate(base, fast_rows, WL)
+    plain = simulate(base, fast_rows, WL).tokens_per_step
+    assert simulate(sticky, fast_rows, WL).tokens_per_step < 0.8 * plain
+
+
+def test_no_match_shares_are_checked():
+    with pytest.raises(ValueError, match="fast_nomatch"):
+        _point(fast_nomatch=(0.5, 0.5))
+    with pytest.raises(ValueError, match="fast_nomatch"):
+        _point(fast_nomatch=(0.5, 0.5, 0.5, 0.5, 1.5))
