@@ -76,7 +76,7 @@ class LoopConfig:
     def settings(self, prompts: Path) -> RunSettings:
         return RunSettings(
             self.pair,
-            str(prompts),
+            str(Path(prompts).resolve()),  # the cache key: the same file from any directory
             self.num_prompts,
             self.max_new_tokens,
             quiet_cores=0.5 if self.quiet_wait_s > 0 else None,

@@ -39,6 +39,14 @@ def _list(kind: type, text: str, flag: str) -> tuple:
     return values
 
 
+def prompts_arg(value: str) -> str:
+    """``--prompts`` as the runs' cache key holds it: a prompt file by its absolute path (the
+    same file named from another directory reuses the runs: loop 18's folder, validated from
+    the repository root by a relative path, re-ran 76 cached runs), a set's name as given."""
+    path = Path(value)
+    return str(path.resolve()) if path.is_file() else value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ssdsim.validate", description=__doc__.splitlines()[0]
@@ -145,7 +153,7 @@ def check(args: argparse.Namespace) -> tuple[Profile, list[Point], RunSettings]:
         raise ValidationError(f"--quiet-wait {args.quiet_wait}: expected seconds >= 0")
     settings = RunSettings(
         args.pair,
-        args.prompts,
+        prompts_arg(args.prompts),
         args.num_prompts,
         args.max_new_tokens,
         args.seed,

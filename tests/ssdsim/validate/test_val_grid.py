@@ -270,3 +270,16 @@ def test_passes_at_t_above_0_sample_with_their_own_seed(tmp_path):
     assert s.key(hot, 2) != s.as_dict() and s.key(hot, 2)["seed"] == 7
     fixed = RunSettings("embedded", "p.jsonl", 4, 16, seed=5, vary_seed=False)
     assert fixed.key(hot, 2) == fixed.as_dict() == s.as_dict()
+
+
+def test_a_prompt_file_is_keyed_by_its_absolute_path(tmp_path, monkeypatch):
+    """The same prompt file named relatively or absolutely keys the same cached runs; a prompt
+    set's name stays as given."""
+    from ssdsim.validate.cli import prompts_arg
+
+    f = tmp_path / "sub" / "p.jsonl"
+    f.parent.mkdir()
+    f.write_text('{"prompt": "x"}\n')
+    monkeypatch.chdir(tmp_path)
+    assert prompts_arg("sub/p.jsonl") == prompts_arg(str(f)) == str(f.resolve())
+    assert prompts_arg("code64") == "code64"
