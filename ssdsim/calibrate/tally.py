@@ -21,8 +21,9 @@ rows (``"fast"``; its missing proposals count as rejected). The fast speculator'
 also counted by the row before (``Tally.alpha_fast_context``, ``FAST_CONTEXTS``): none (the
 sequence's first step), a fast row with all k proposals accepted, one with a rejection, a
 draft row, or a fast row that found no n-gram match (with the share of such rows among each
-context's rows that accepted nothing, ``Tally.fast_nomatch``); only those after a draft row count by rank too (the draft's miss at a deep rank),
-whole rows by bucket as well (``Tally.alpha_fast_draft_rank``).
+context's rows that accepted nothing, ``Tally.fast_nomatch``); only those after a draft row
+count by rank too (the draft's miss at a deep rank), whole rows by bucket as well
+(``Tally.alpha_fast_draft_rank``).
 
 Groups: one per (temperature, rescale); SD and AR traces count at rescale 1 (Saguaro's rescale
 acts only on SSD's sampling). Pure Python and numpy; never torch or the executor.
@@ -95,8 +96,8 @@ class Tally:
     fast_ctx_passed: dict[str, list[int]] = field(
         default_factory=lambda: {c: [] for c in FAST_CONTEXTS}
     )
-    # per context: [fast rows with no accepted proposal, those of them with no proposal at all]
-    fast_ctx_zero: dict[str, list[int]] = field(default_factory=dict)
+    # per context: fast rows that proposed nothing (no n-gram match; they accepted nothing)
+    fast_ctx_nomatch: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # the fast speculator's rows after a draft row, by the bucket of that row's bonus rank
     # (``rank_bucket``), k positions each (``Tally.alpha_fast_draft_rank``)
     fast_rank_reached: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
@@ -180,16 +181,19 @@ class Tally:
         proposal that found no n-gram match (``ChancePoint.fast_nomatch``); a context with
         fewer than ``min_rows`` such rows takes the share pooled over all. Empty when no fast
         row proposed nothing, or fewer than ``min_rows`` rows accepted none."""
-        rows = sum(v[0] for v in self.fast_ctx_zero.values())
-        nomatch = sum(v[1] for v in self.fast_ctx_zero.values())
+        # rows that accepted nothing: reached position 0 and did not pass it
+        zero = {
+            c: r[0] - self.fast_ctx_passed[c][0] if r else 0
+            for c, r in self.fast_ctx_reached.items()
+        }
+        rows, nomatch = sum(zero.values()), sum(self.fast_ctx_nomatch.values())
         if rows < min_rows or nomatch == 0:
             return ()
         pooled = nomatch / rows
-        out = []
-        for c in FAST_CONTEXTS:
-            n, m = self.fast_ctx_zero.get(c, (0, 0))
-            out.append(m / n if n >= min_rows else pooled)
-        return tuple(out)
+        return tuple(
+            self.fast_ctx_nomatch[c] / zero[c] if zero[c] >= min_rows else pooled
+            for c in FAST_CONTEXTS
+        )
 
     def alpha_fast_draft_rank(self, min_reached: int = 30) -> tuple[tuple[float, ...], ...]:
         """Acceptance by position of the fast speculator's rows after a draft row, one row per
@@ -398,10 +402,7 @@ def tally_traces(traces: dict[str, Trace]) -> dict[tuple[float, float], Tally]:
                     context = before.get(o.seq, "first")
                     reached, passed = tally.fast_ctx_reached, tally.fast_ctx_passed
                     _count(reached[context], passed[context], o.accepted_len, k)
-                    if o.accepted_len == 0:
-                        zero = tally.fast_ctx_zero.setdefault(context, [0, 0])
-                        zero[0] += 1
-                        zero[1] += int(o.proposed == 0)
+                    tally.fast_ctx_nomatch[context] += int(o.proposed == 0)
                 rank = ranks.get(o.seq)
                 after_draft = before.get(o.seq) == "draft"
                 if rank is not None and kind in KINDS and (kind != "fast" or after_draft):
