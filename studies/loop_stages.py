@@ -173,7 +173,11 @@ def calibration_points(ssd: bool) -> list[Point]:
     (loop 14: the answered steps' link ran 0.48 ms past the others' at B=4, 0.13 ms at B=1).
     AR at T=1 (B 1 and 4): sampling's cost per step apart from its cost per row
     (``Profile.verify_sample_step_s``; SD's 5-36 rows alone left AR at T=1 6-9% too fast in
-    loop 17). SSD k=4 jit at B=4, T=1: jit's sampling scale where up to four rows miss."""
+    loop 17). SSD k=4 jit at B=4, T=1: jit's sampling scale where up to four rows miss. SSD
+    k=8 fast at B=4, T 0 and 1: the widest trees (108 rows a step) at both temperatures, so
+    that sampling's cost per tree row is read off more than one tree (loop 18's k=4 pair read
+    20 us a row, against 26-30 on the validation's k=6 and 8 trees; its SSD at B=4, T=1 ran
+    ~10% slower than predicted) and the tree's scale at B=4 is not only M=15's."""
     pts = [Point(Policy(mode="ar"), b, 0.0) for b in (1, 4, CALIB_B8)]
     pts += [Point(Policy(mode="ar"), b, 1.0) for b in (1, 4)]
     pts += [Point(Policy(mode="sd", k=4), b, t) for b in (1, 4) for t in (0.0, 1.0)]
@@ -195,6 +199,8 @@ def calibration_points(ssd: bool) -> list[Point]:
             Point(uniform_ssd(4, 3, "fast"), CALIB_B8, 0.0, "uniform"),
             Point(uniform_ssd(4, 3, "jit"), 4, 0.0, "uniform"),
             Point(uniform_ssd(4, 3, "jit"), 4, 1.0, "uniform"),
+            Point(uniform_ssd(8, 3, "fast"), 4, 0.0, "uniform"),
+            Point(uniform_ssd(8, 3, "fast"), 4, 1.0, "uniform"),
         ]
     return pts
 

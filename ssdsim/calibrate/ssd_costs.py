@@ -28,7 +28,8 @@ the executor's SSD traces, after the forwards were scaled (``trace_costs``):
   model's at the mean depth reached; the median per (B, M).
 - sampling scales, the draft's time at T > 0 over T = 0: ``Profile.draft_sampling_scale`` from
   SD's drafting per step (same B and k); ``Profile.tree_sample_row_s``, seconds per branch row
-  and tree step, from SSD's tree time per step at T > 0 beyond the greedy model's.
+  and tree step, from SSD's tree time per step at T > 0 beyond the same tree's greedy
+  (beyond the greedy model's where no tree ran at both).
 
 Only executor traces count (simulator traces run on the profile's own clock). Never torch.
 """
@@ -220,28 +221,57 @@ def weighted_median(values: list[float], weights: list[float]) -> float:
     return pairs[-1][0]
 
 
-def fit_tree_sample_row_s(profile: Profile, ssd: list[Trace]) -> float | None:
-    """Seconds per branch row and tree step that sampling adds, over SSD traces at T > 0: each
-    trace's tree seconds per step beyond the greedy model's per row (B * M), and their median
-    weighted by the rows (>= 0).
+def _tree_step_s(t: Trace) -> float | None:
+    """A trace's mean seconds per tree step (tree seconds per pre-speculation over the mean
+    depth reached), or None where the run summary does not say."""
+    extra = t.summary.extra if t.summary is not None else {}
+    tree, depth = extra.get("draft_tree_mean_s"), extra.get("draft_tree_depth_mean")
+    return float(tree) / float(depth) if tree and depth else None
 
-    Weighted: a one-branch tree's step says little about the cost of a row (its excess is
-    mostly the model's error at that size; loop 6's sparse k=8 traces read -2 ms a row against
-    65-170 us for 15-branch trees, and an unweighted median of all of them fell to 82 us).
-    ``profile``'s draft tree must already carry the greedy traces' tree scale.
+
+def _tree_shape(t: Trace) -> tuple[int, int, tuple[int, ...]]:
+    pol = t.header.policy
+    return int(t.header.workload.get("batch_size", 1)), int(pol["k"]), tuple(pol["fan_out"])
+
+
+def fit_tree_sample_row_s(profile: Profile, ssd: list[Trace]) -> float | None:
+    """Seconds per branch row and tree step that sampling adds, over SSD traces at T > 0
+    (>= 0; None without a trace at T > 0 that reports its tree).
+
+    Where greedy traces ran the same tree (B, k, fan-out): per such tree the median seconds
+    per tree step at T > 0 minus the greedy median, per row (B * M), and the median of the
+    trees weighted by their rows. Only where no tree ran at both: each trace's seconds per
+    tree step beyond the greedy model's, per row, weighted the same way.
+
+    Against the same tree measured greedy, not the model: the model's error at one tree size
+    is not sampling's (loop 18: the greedy model read 12 us a row where the trees measured
+    at both temperatures said 20, and validation's trees 25). Weighted: a one-branch tree's
+    step says little about the cost of a row (loop 6's sparse k=8 traces read -2 ms a row
+    against 65-170 us for 15-branch trees). ``profile``'s draft tree must already carry the
+    greedy traces' tree scale.
     """
-    per_row, rows = [], []
+    by_shape: dict[tuple[int, int, tuple[int, ...]], dict[bool, list[float]]] = defaultdict(
+        lambda: {True: [], False: []}
+    )
     for t in ssd:
-        extra = t.summary.extra if t.summary is not None else {}
-        tree, depth = extra.get("draft_tree_mean_s"), extra.get("draft_tree_depth_mean")
-        if _temperature(t) == 0 or not tree or not depth:
-            continue
-        pol = t.header.policy
-        k, batch = int(pol["k"]), int(t.header.workload.get("batch_size", 1))
-        budget = sum(pol["fan_out"])
-        _, model = lat.prespec_parts_s(profile, batch, k, budget, _mean_context(t))
-        per_row.append((tree / depth - float(model) / k) / (batch * budget))
-        rows.append(batch * budget)
+        step = _tree_step_s(t)
+        if step is not None:
+            by_shape[_tree_shape(t)][_temperature(t) > 0].append(step)
+    per_row, rows = [], []
+    for (batch, _, fan_out), steps in by_shape.items():
+        if steps[True] and steps[False]:
+            diff = statistics.median(steps[True]) - statistics.median(steps[False])
+            per_row.append(diff / (batch * sum(fan_out)))
+            rows.append(batch * sum(fan_out) * len(steps[True]))
+    if not rows:
+        for t in ssd:
+            step = _tree_step_s(t)
+            if _temperature(t) == 0 or step is None:
+                continue
+            batch, k, fan_out = _tree_shape(t)
+            _, model = lat.prespec_parts_s(profile, batch, k, sum(fan_out), _mean_context(t))
+            per_row.append((step - float(model) / k) / (batch * sum(fan_out)))
+            rows.append(batch * sum(fan_out))
     return max(weighted_median(per_row, rows), 0.0) if rows else None
 
 

@@ -111,6 +111,18 @@ def test_calibration_covers_every_batch_size_the_benchmark_compares(stages):
         if p.policy.mode == "ssd" and p.policy.fallback == "jit" and p.temperature > 0
     }
     assert {1, 4} <= hot_jit
+    # tree sampling's cost per row: trees of two widths at B=4 ran at both temperatures
+    both = [
+        (p.policy.k, p.policy.fan_out)
+        for p in pts
+        if p.policy.mode == "ssd" and p.batch_size == 4 and p.temperature > 0
+        if any(
+            (q.policy.k, q.policy.fan_out, q.batch_size, q.temperature)
+            == (p.policy.k, p.policy.fan_out, 4, 0.0)
+            for q in pts
+        )
+    ]
+    assert len({sum(f) for _, f in both}) >= 2
     assert {p.policy.mode for p in stages.calibration_points(ssd=False)} == {"ar", "sd"}
     assert len({p.key for p in pts}) == len(pts)  # no point twice (their files would clash)
 

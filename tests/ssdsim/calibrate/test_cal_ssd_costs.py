@@ -280,11 +280,36 @@ def test_tree_sampling_cost_per_row_is_not_swayed_by_a_one_branch_tree(make_toy)
         _tree_trace(prof, uniform_ssd(4, 3, "fast"), 4, 1.0, 80e-6, 0.0),
         _tree_trace(prof, sparse, 1, 1.0, 80e-6, -2e-3),
         _tree_trace(prof, sparse, 1, 1.0, 80e-6, -2e-3),
-        _tree_trace(prof, uniform_ssd(4, 3, "jit"), 1, 0.0, 0.0, 5e-3),  # greedy: not counted
+        _tree_trace(prof, uniform_ssd(4, 3, "jit"), 2, 0.0, 0.0, 5e-3),  # greedy, no twin
     ]
     assert fit_tree_sample_row_s(prof, traces) == pytest.approx(80e-6, rel=1e-6)
     assert fit_tree_sample_row_s(prof, traces[2:]) == 0.0  # floored at zero
     assert fit_tree_sample_row_s(prof, traces[4:]) is None  # no trace at T > 0
+
+
+def test_tree_sampling_cost_per_row_is_read_against_the_same_tree_greedy(make_toy):
+    """Where a tree ran greedy too, sampling's cost is the difference of the two, not the
+    excess over the greedy model: here the model misses both temperatures' steps by -400 us
+    at B=4 (loop 18's B=4 trees), which the excess over the model would count as sampling's
+    (80 us a row read as 73); the difference recovers 80 us. A tree that ran at T > 0 only
+    does not count beside the pairs."""
+    from ssdsim.calibrate.ssd_costs import fit_tree_sample_row_s
+
+    prof = make_toy()
+    pol = uniform_ssd(4, 3, "jit")
+    off = -400e-6
+    traces = [
+        _tree_trace(prof, pol, 4, 1.0, 80e-6, off),
+        _tree_trace(prof, pol, 4, 1.0, 80e-6, off),
+        _tree_trace(prof, pol, 4, 0.0, 0.0, off),
+        _tree_trace(prof, pol, 1, 1.0, 80e-6, 0.0),
+        _tree_trace(prof, pol, 1, 0.0, 0.0, 0.0),
+        _tree_trace(prof, uniform_ssd(2, 3, "jit"), 4, 1.0, 10e-6, 0.0),  # no greedy twin
+    ]
+    assert fit_tree_sample_row_s(prof, traces) == pytest.approx(80e-6, rel=1e-6)
+    # without the greedy twins, the excess over the model: the B=4 trees read 80 - 400/60 us
+    alone = fit_tree_sample_row_s(prof, traces[:2])
+    assert alone == pytest.approx(80e-6 + off / 60, rel=1e-6)
 
 
 def test_tree_scales_are_fitted_per_batch_and_branches(make_toy):
