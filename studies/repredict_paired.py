@@ -29,6 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "studies")]
 
 from loop_paired import paired_speedups  # noqa: E402
 
+from ssdsim._schema import SchemaError, read_json  # noqa: E402
 from ssdsim.policy import Policy  # noqa: E402
 from ssdsim.profile import load_profile  # noqa: E402
 from ssdsim.validate.compare import predict  # noqa: E402
@@ -40,9 +41,9 @@ log = logging.getLogger("repredict_paired")
 def load_paired(path: Path) -> dict[str, Any]:
     """``closed_loop.json``'s ``paired`` part, checked (clear error naming file and field)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SystemExit(f"{path}: {exc}") from exc
+        data = read_json(path, "closed loop")
+    except SchemaError as exc:
+        raise SystemExit(str(exc)) from exc
     paired = data.get("paired") if isinstance(data, dict) else None
     if not isinstance(paired, dict):
         raise SystemExit(f"{path}: no 'paired' part (stage paired has not run)")
