@@ -19,6 +19,18 @@ noisy: it pays where the drift is larger than a few percent, as over a loop's ho
 ``ssdsim.validate`` divides a run's probe by the calibration runs' to say how much slower the
 machine was, and reports its errors with and without that adjustment.
 
+A core's speed also moves within a run of a few seconds (loop 19's validation: an AR run's
+twelfth parts took 5.0 ms a step for its first third and 3.6-4.1 after). So the probe is also
+taken between batches (``MARK_FORWARDS`` forwards, off the decode clock): the record's ``marks``
+hold the decode clock's seconds at the start, between batches and at the end, each with the
+target's (and SSD's draft's) seconds per forward there, and each stretch between two marks is
+judged by the mean of its ends (``ssdsim.calibrate.speed``). Measured (ad hoc, 6 passes of 6
+loop-19 points with loop 19's validation prompts, 0:16-0:19 on 2 Dec): the passes' coefficient
+of variation of steps per second fell from 12.9% raw and 6.7% by the probe around the run to
+2.7% by the marks at AR B=1, from 15.2 / 10.7 to 3.3% at AR B=4, 10.8 / 6.7 to 2.4% at SD k=4
+B=1; SSD needs the draft's core too (k=4 uniform fast B=1: 8.5% raw, 6.7% around the run, 3.2%
+with both cores' marks, least-squares weights).
+
 SSD's draft runs on the other core, which the target's probe does not see: an SSD run with
 ``--speed-probe`` also has its draft worker time the draft the same way on its own core
 (``time_forwards``; ``draft_forward_s`` in the record), while the target waits. Over 15 SSD
@@ -41,6 +53,8 @@ from executor.model.decoder import Decoder
 from executor.profile_worker import Bench
 
 PROBE_POINT = (1, 1, 64)  # batch, tokens per forward, context
+MARK_FORWARDS, MARK_WARMUP = 16, 2  # the probe between batches (about 50 ms of target forwards)
+DRAFT_MARK_FORWARDS = 64  # the draft's (a forward is about a tenth of the target's)
 
 
 def time_forwards(model: Decoder, forwards: int = 96, warmup: int = 12) -> tuple[float, float]:
@@ -77,14 +91,24 @@ def speed_probe(model: Decoder, forwards: int = 96, warmup: int = 12) -> dict[st
     }
 
 
+def mark(clock_s: float, target_s: float, draft_s: float | None = None) -> dict[str, Any]:
+    """One point of a run's speed record: the decode clock's seconds and the seconds per target
+    (and draft) forward a probe measured there."""
+    return {"clock_s": clock_s, "target_forward_s": target_s, "draft_forward_s": draft_s}
+
+
 def around(
     before: dict[str, float | int],
     after: dict[str, float | int],
     draft: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    marks: list[dict[str, Any]] | None = None,
+    end_s: float | None = None,
 ) -> dict[str, Any]:
     """The record of a probe before and one after a run: their means, and each. ``draft``: the
     SSD draft worker's (wall, CPU) seconds per draft forward before and after, timed on its own
-    core while the target waited (``draft_forward_s``, ``draft_before_s``, ``draft_after_s``)."""
+    core while the target waited (``draft_forward_s``, ``draft_before_s``, ``draft_after_s``).
+    ``marks`` (``mark``, between batches) and ``end_s`` (the decode clock at the end): the
+    record's ``marks`` run from the probe before (clock 0) through them to the probe after."""
     rec: dict[str, Any] = {
         "target_forward_s": (before["target_forward_s"] + after["target_forward_s"]) / 2,
         "target_forward_cpu_s": (before["target_forward_cpu_s"] + after["target_forward_cpu_s"])
@@ -102,4 +126,11 @@ def around(
             draft_before_s=b_wall,
             draft_after_s=a_wall,
         )
+    if end_s is not None:
+        d0, d1 = (draft[0][0], draft[1][0]) if draft is not None else (None, None)
+        rec["marks"] = [
+            mark(0.0, rec["before_s"], d0),
+            *(marks or []),
+            mark(end_s, rec["after_s"], d1),
+        ]
     return rec

@@ -37,7 +37,15 @@ from executor.engines.sd import SDEngine
 from executor.loader import ModelPair, load_tokenizer, resolve_pair
 from executor.model.config import parse_config
 from executor.model.decoder import Decoder
-from executor.probe import around, speed_probe
+from executor.probe import (
+    DRAFT_MARK_FORWARDS,
+    MARK_FORWARDS,
+    MARK_WARMUP,
+    around,
+    mark,
+    speed_probe,
+    time_forwards,
+)
 from executor.prompts import load_prompt_ids
 from executor.ssd.devices import DevicePlan, plan_devices
 from executor.ssd.options import add_ssd_flags, check_policy_fits, policy_from_args
@@ -226,12 +234,20 @@ def run(spec: RunSpec) -> RunResult:
 
 def _generate(engine, target: Decoder, spec: RunSpec) -> RunResult:
     """Decode; with ``spec.speed_probe`` time the target just before and just after (SSD: its
-    draft worker started and idle), so that every mode is probed alike; SSD then also times the
-    draft on its own core (the worker, while the target waits)."""
+    draft worker started and idle), so that every mode is probed alike, and briefly between
+    batches (``executor.probe``'s marks); SSD then also times the draft on its own core (the
+    worker, while the target waits)."""
     w = spec.workload
     before = speed_probe(target) if spec.speed_probe else None
     draft_probe = getattr(engine, "probe_draft", None) if spec.speed_probe else None
     draft_before = draft_probe() if draft_probe is not None else None
+    marks: list[dict] = []
+
+    def between(clock_s: float) -> None:
+        t_wall, _ = time_forwards(target, MARK_FORWARDS, MARK_WARMUP)
+        d = draft_probe(DRAFT_MARK_FORWARDS, MARK_WARMUP) if draft_before is not None else None
+        marks.append(mark(clock_s, t_wall, d[0] if d is not None else None))
+
     result = generate(
         engine,
         spec.prompt_ids,
@@ -239,12 +255,16 @@ def _generate(engine, target: Decoder, spec: RunSpec) -> RunResult:
         max_new_tokens=w.output_len_tokens[0],
         sampling=spec.sampling,
         ignore_eos=w.ignore_eos,
+        between_batches=between if before is not None else None,
     )
     if before is not None:
         after = speed_probe(target)
         draft_after = draft_probe() if draft_before is not None else None
         draft = (draft_before, draft_after) if draft_after is not None else None
-        result.machine["speed_probe"] = around(before, after, draft)
+        if draft is None:  # the draft lost mid-run: its marks say nothing of the whole run
+            marks = [{**m, "draft_forward_s": None} for m in marks]
+        end_s = result.steps[-1].t_end_s if result.steps else 0.0
+        result.machine["speed_probe"] = around(before, after, draft, marks, end_s)
     return result
 
 

@@ -14,7 +14,7 @@ schema. Imports torch, kernels, executor.model and the ssdsim trace contract onl
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -259,11 +259,14 @@ def generate(
     ignore_eos: bool = True,
     eos_token_ids: Sequence[int] | None = None,
     steps_out: list[StepRecord] | None = None,
+    between_batches: Callable[[float], None] | None = None,
 ) -> RunResult:
     """Decode every prompt with ``engine``, ``batch_size`` at a time; see the module docstring.
 
     eos_token_ids: what ends a sequence unless ignore_eos (default: the target config's).
     steps_out: a list to append step records to as they happen (default: a new one).
+    between_batches: called before every batch but the first with the decode clock's seconds so
+    far, off that clock (``executor.run --speed-probe`` times the machine there).
     """
     if not prompts or batch_size < 1 or max_new_tokens < 1 or any(len(p) == 0 for p in prompts):
         raise ValueError(
@@ -282,6 +285,8 @@ def generate(
     with torch.inference_mode():
         for lo in range(0, len(prompts), batch_size):
             chunk = [list(p) for p in prompts[lo : lo + batch_size]]
+            if lo and between_batches is not None:
+                between_batches(shared["clock"].now())
             batch = _new_batch(
                 engine, chunk, lo, {**shared, "steps": steps, "temperature": sampling.temperature}
             )

@@ -106,14 +106,14 @@ class SSDEngine:
         }
         return {"draft_busy_s": self.stats.busy_s, "extra": extra}
 
-    def probe_draft(self) -> tuple[float, float] | None:
+    def probe_draft(self, forwards: int = 96, warmup: int = 12) -> tuple[float, float] | None:
         """The draft's (wall, CPU) seconds per forward on its own core (``executor.probe``),
         between batches; None when the link cannot probe (in-process) or the draft is lost."""
         probe = getattr(self.link, "probe", None)
         if probe is None or self.failure is not None:
             return None
         try:
-            return probe()
+            return probe(forwards, warmup)
         except DraftFailure as exc:
             self._fail(exc)
             return None

@@ -21,7 +21,14 @@ from typing import Any
 from ssdsim._schema import SchemaError
 from ssdsim.calibrate.chance_fit import PointFit, fit_point
 from ssdsim.calibrate.latency_fit import FormulaFit, OverheadFit, fit_forward
-from ssdsim.calibrate.speed import at_reference_speed, probe_s, probe_weight, speed_reference
+from ssdsim.calibrate.speed import (
+    ProbeWeights,
+    at_reference_speed,
+    draft_reference,
+    probe_s,
+    probe_weights,
+    speed_reference,
+)
 from ssdsim.calibrate.ssd_costs import SsdCosts, fit_ssd_costs
 from ssdsim.calibrate.tally import tally_traces
 from ssdsim.calibrate.trace_costs import TraceCosts, fit_trace_costs, scaled_by_cells
@@ -117,14 +124,15 @@ def calibrate(
 ) -> Calibration:
     """Fit a Profile to traces (and a latency file); see the module docstring. With
     ``normalize_speed`` and a speed probe in every trace, each trace's times are first brought
-    to the median probe's speed, by the probe's ratio to the fitted probe weight
-    (``ssdsim.calibrate.speed``)."""
+    to the median probes' speed, stretch by stretch of its decode clock where the probe has
+    marks between batches, by the probes' ratios to the fitted weights of its (mode, batch)
+    group (``ssdsim.calibrate.speed``)."""
     base = base or load_profile("embedded-cpu")
     traces = read_traces(trace_paths)
-    weight = probe_weight(traces.values())
-    weight = 1.0 if weight is None else weight
+    weights = probe_weights(traces.values()) or ProbeWeights({"*": (1.0, 0.0)})
+    draft_speed = draft_reference(traces.values())
     if normalize_speed:
-        traces, speed = at_reference_speed(traces, weight)
+        traces, speed = at_reference_speed(traces, weights)
     else:
         speed = speed_reference(traces.values())
     groups = tally_traces(traces)
@@ -189,7 +197,12 @@ def calibrate(
         "normalize_speed": normalize_speed and speed is not None,
     }
     changes["provenance"] = _provenance(traces, latency, settings, speed)
-    changes["provenance"]["speed_probe_weight"] = weight if speed is not None else None
+    prov = changes["provenance"]
+    prov["speed_probe_weight"] = (
+        weights.by_group.get("*", (1.0, 0.0))[0] if speed is not None else None
+    )
+    prov["speed_probe_weights"] = weights.to_dict() if speed is not None else None
+    prov["speed_probe_draft_s"] = draft_speed if speed is not None else None
     changes["name"] = name
     changes["description"] = (
         f"Calibrated by python -m ssdsim.calibrate from {len(traces)} trace(s)"

@@ -50,9 +50,17 @@ def format_report(cal: Calibration) -> str:
     if prov.get("speed_probe_s"):
         probes = [t["speed_probe_s"] for t in prov.get("traces", []) if t.get("speed_probe_s")]
         w = prov.get("speed_probe_weight")
+        groups = prov.get("speed_probe_weights") or {}
+        per = ", ".join(
+            f"{k} {a:.2f}" + (f" + draft {b:.2f}" if b else "")
+            for k, (a, b) in groups.items()
+            if k != "*"
+        )
         how = (
             "each trace's times brought to it"
-            + (f" (by its probe's ratio to the power {w:.2f}, fitted)" if w is not None else "")
+            + (f" (by its probe's ratio to the power {w:.2f}, fitted" if w is not None else "")
+            + (f"; per mode/batch: {per}" if per else "")
+            + (")" if w is not None else "")
             if prov.get("settings", {}).get("normalize_speed")
             else "times fitted as measured"
         )

@@ -19,9 +19,11 @@ perfect prediction would score against the median of the passes.
 target's measured verification time over the profile's (1: as in the calibration runs; 1.15:
 15% slower), so that an error common to every point reads as the machine's, not the model's.
 
-``speed`` is the same question asked before the fact, for every mode: a pass's speed probe
-(``executor.run --speed-probe``, target forwards just before and after decoding) over the
-calibration runs' (``provenance.speed_probe_s`` of the profile). ``adjusted_error`` compares the
+``speed`` is the same question asked before the fact, for every mode: a pass's speed probes
+(``executor.run --speed-probe``: target forwards, and SSD's draft's on its own core, just before
+and after decoding and between batches) over the calibration runs' (``provenance.speed_probe_s``
+and ``speed_probe_draft_s`` of the profile), stretch by stretch of the run, to the profile's
+weights for the run's (mode, batch) group (``pass_speed``). ``adjusted_error`` compares the
 prediction with each pass's tokens/s times its ``speed`` (the pass as it would have run at the
 calibration's speed); the summary's ``adjusted_*`` keys pool those. Both are reported: the
 plain error is what a user of the profile sees on a machine that drifts; the adjusted one is the
@@ -38,7 +40,12 @@ from scipy.stats import trim_mean
 
 from ssdsim import latency as lat
 from ssdsim._schema import SchemaError
-from ssdsim.calibrate.speed import probe_seconds, slowdown
+from ssdsim.calibrate.speed import (
+    ProbeWeights,
+    run_slowdown,
+    stretch_slowdowns,
+    stretches,
+)
 from ssdsim.calibrate.trace_costs import step_records
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
@@ -98,13 +105,24 @@ def target_speed(profile: Profile, trace_path: str) -> float | None:
 
 
 def pass_speed(profile: Profile, record: dict[str, Any]) -> float | None:
-    """A pass's probe over the calibration runs', to the profile's ``speed_probe_weight``
-    (``ssdsim.calibrate.speed``; 1 without it): 1.1, the machine 10% slower than when the
-    profile's latency was fitted; None without both probes."""
-    ref = profile.provenance.get("speed_probe_s")
-    probe = probe_seconds((record.get("measured") or {}).get("speed_probe"))
-    weight = profile.provenance.get("speed_probe_weight")
-    return slowdown(probe, float(ref), weight) if ref and probe else None
+    """A pass's slowdown against the calibration runs' speed (``provenance.speed_probe_s`` and
+    ``speed_probe_draft_s``): 1.1, the machine 10% slower than when the profile's latency was
+    fitted. Judged stretch by stretch of the run where its probe has marks between batches, by
+    the profile's probe weights for the run's (mode, batch) group (``ssdsim.calibrate.speed``);
+    None without both probes."""
+    prov = profile.provenance
+    ref = prov.get("speed_probe_s")
+    measured = record.get("measured") or {}
+    spans = stretches(measured.get("speed_probe"))
+    if not ref or not spans:
+        return None
+    weights = ProbeWeights.from_provenance(prov).get(
+        str(record["policy"].get("mode")), int(record.get("batch_size", 1))
+    )
+    slow = stretch_slowdowns(spans, float(ref), prov.get("speed_probe_draft_s"), weights)
+    marks = measured["speed_probe"].get("marks") or []
+    end_s = float(marks[-1]["clock_s"]) if len(marks) >= 2 else 0.0
+    return run_slowdown(spans, slow, end_s) if end_s > 0 else slow[0]
 
 
 def _spread(passes: list[float]) -> float | None:
@@ -303,7 +321,7 @@ def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     if s.get("adjusted_median_abs_error") is not None:
         lo, hi = s["speed_range"]
         line = (
-            f"adjusted for the machine's speed (probe around each run; x{s['speed_median']:.3f} the calibration's, "
+            f"adjusted for the machine's speed (probes around each run and between its batches; x{s['speed_median']:.3f} the calibration's, "
             f"{lo:.3f}-{hi:.3f}): median |error| {s['adjusted_median_abs_error']:.1%}, max "
             f"{s['adjusted_max_abs_error']:.1%} over {s['adjusted_points']} points"
         )

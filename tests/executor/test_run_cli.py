@@ -87,6 +87,13 @@ def test_sd_run_prints_json_and_writes_trace(smoke_cache, tmp_path, capsys):
     probe = out["speed_probe"]  # target forwards timed around the decode, in report and trace
     assert probe["forwards"] == 96 and 0 < probe["target_forward_s"] < 1
     assert probe["target_forward_s"] == pytest.approx((probe["before_s"] + probe["after_s"]) / 2)
+    marks = probe["marks"]  # and between the batches (6 prompts, 4 at a time: one between)
+    assert [m["target_forward_s"] for m in (marks[0], marks[-1])] == [
+        probe["before_s"],
+        probe["after_s"],
+    ]
+    assert len(marks) == 3 and 0 < marks[1]["target_forward_s"] < 1
+    assert marks[0]["clock_s"] == 0 < marks[1]["clock_s"] < marks[2]["clock_s"]
     for key in (
         "tokens_per_s",
         "batch_tokens_per_s",
@@ -120,6 +127,11 @@ def test_sd_run_prints_json_and_writes_trace(smoke_cache, tmp_path, capsys):
     t = read_trace(trace)
     assert t.header.policy["mode"] == "sd" and t.header.workload["batch_size"] == 4
     assert t.header.devices["speed_probe"] == probe
+    assert marks[2]["clock_s"] == t.steps[-1].t_end_s  # the decode clock's end
+    seqs = [{o.seq for o in s.seqs} for s in t.steps]  # the mark falls between the batches
+    split = [s.t_start_s < marks[1]["clock_s"] for s in t.steps]
+    assert any(split) and not all(split)
+    assert all(max(q) < 4 if first else min(q) >= 4 for q, first in zip(seqs, split, strict=True))
     assert t.summary.tokens_per_step == pytest.approx(out["tokens_per_step"])
     assert (
         sum(o.emitted_tokens for s in t.steps for o in s.seqs) == 6 * 11

@@ -52,6 +52,12 @@ def test_ssd_run_from_a_policy_file(smoke_cache, tmp_path, capsys):
     assert 0 < probe["draft_forward_s"] < probe["target_forward_s"]  # the draft is smaller
     assert probe["draft_forward_s"] == (probe["draft_before_s"] + probe["draft_after_s"]) / 2
     assert 0 < probe["draft_forward_cpu_s"] <= 2 * probe["draft_forward_s"]
+    marks = probe["marks"]  # both cores timed between batches too
+    assert (marks[0]["draft_forward_s"], marks[-1]["draft_forward_s"]) == (
+        probe["draft_before_s"],
+        probe["draft_after_s"],
+    )
+    assert len(marks) >= 3 and all(0 < m["draft_forward_s"] < 1 for m in marks)
     check_step_times(t.steps)
     check_ranks_predict_hits(t.steps, policy)
     assert sum(o.emitted_tokens for s in t.steps for o in s.seqs) == 6 * 23

@@ -271,20 +271,23 @@ def test_traces_run_on_a_slow_machine_are_brought_back_to_the_reference(traces, 
 
 
 def test_probe_weight_is_how_far_the_runs_follow_their_probes(traces, profile, tmp_path):
-    """Runs of two settings whose times move as their probe to the power 0.3: the pooled slope
-    finds 0.3, scaling by it brings each setting's runs to one time, and the calibration records
-    it; one probed run per setting says nothing (None)."""
-    from ssdsim.calibrate.speed import at_reference_speed, probe_weight
+    """Runs of two settings whose times move as their probe to the power 0.3: each group's slope
+    and the pooled one find 0.3, scaling by it brings each setting's runs to one time, and the
+    calibration records it; one probed run per setting says nothing (None)."""
+    from ssdsim.calibrate.speed import at_reference_speed, probe_weights
 
     copies = {}
     for name in ("sd", "ar"):
         for i, m in enumerate((0.9, 1.0, 1.1, 1.25)):
             p = _probed(traces[name], tmp_path / f"{name}{i}.jsonl", 4e-3 * m, m**0.3)
             copies[p] = read_trace(p)
-    assert probe_weight(copies.values()) == pytest.approx(0.3, abs=1e-6)
+    w = probe_weights(copies.values())
+    assert set(w.by_group) == {"sd/4", "ar/4", "*"}
+    for wt, wd in w.by_group.values():
+        assert (wt, wd) == pytest.approx((0.3, 0.0), abs=1e-6)
     one = {p: t for p, t in copies.items() if p.endswith("0.jsonl")}
-    assert probe_weight(one.values()) is None
-    out, ref = at_reference_speed(copies, 0.3)
+    assert probe_weights(one.values()) is None
+    out, ref = at_reference_speed(copies, w)
     assert ref == pytest.approx(4e-3 * 1.05)
     for name in ("sd", "ar"):
         means = [
@@ -294,5 +297,121 @@ def test_probe_weight_is_how_far_the_runs_follow_their_probes(traces, profile, t
         ]
         assert max(means) / min(means) == pytest.approx(1.0, abs=1e-9)
     cal = calibrate(list(copies), base=profile)
-    assert cal.profile.provenance["speed_probe_weight"] == pytest.approx(0.3, abs=1e-6)
+    prov = cal.profile.provenance
+    assert prov["speed_probe_weight"] == pytest.approx(0.3, abs=1e-6)
+    assert prov["speed_probe_weights"]["ar/4"] == pytest.approx([0.3, 0.0], abs=1e-6)
     assert "to the power 0.30, fitted" in format_report(cal)
+
+
+def _marked(src, dst, marks, factors, draft=None):
+    """A copy of trace ``src`` at ``dst`` whose stretches between ``marks`` (decode seconds of
+    the original) ran ``factors`` times as long, with probes between batches at the slowed
+    clock: ``marks`` are (clock, target probe[, draft probe]) of the original."""
+    from ssdsim.calibrate.speed import warp_times
+
+    t = read_trace(src)
+    t = warp_times(t, [m[0] for m in marks[:-1]], factors)
+    clock, recs = 0.0, []
+    for i, m in enumerate(marks):
+        if i:
+            clock += (m[0] - marks[i - 1][0]) * factors[i - 1]
+        recs.append(
+            {"clock_s": clock, "target_forward_s": m[1], "draft_forward_s": m[2] if draft else None}
+        )
+    probe = {
+        "target_forward_s": statistics.fmean(r["target_forward_s"] for r in recs),
+        "marks": recs,
+    }
+    if draft:
+        probe["draft_forward_s"] = statistics.fmean(r["draft_forward_s"] for r in recs)
+    header = dataclasses.replace(t.header, devices={**t.header.devices, "speed_probe": probe})
+    with TraceWriter(dst, header) as w:
+        for s in t.steps:
+            w.step(s)
+        w.summary(t.summary)
+    return str(dst)
+
+
+def test_a_run_whose_second_half_ran_slow_is_brought_back_stretch_by_stretch(traces, tmp_path):
+    """The machine slowed 1.5x halfway through a run, and the marks between its batches saw it
+    (the probe at the mid mark fast, the end's 2x: stretch means 1 and 1.5): brought to the
+    reference, every step takes what it took in the original and the clock runs on; judged by
+    the probes around the run alone (no marks), the first half would be sped up too."""
+    from ssdsim.calibrate.speed import ProbeWeights, at_reference_speed, stretches, warp_times
+
+    src = read_trace(traces["ar"])
+    mid, end = src.steps[len(src.steps) // 2].t_start_s, src.steps[-1].t_end_s
+    p0 = 4e-3
+    marks = [(0.0, p0), (mid, p0), (end, 2 * p0)]
+    slow = _marked(traces["ar"], tmp_path / "slow.jsonl", marks, [1.0, 1.5])
+    even = _marked(
+        traces["ar"], tmp_path / "even.jsonl", [(0.0, p0), (mid, p0), (end, p0)], [1.0, 1.0]
+    )
+    t = read_trace(slow)
+    spans = stretches(t.header.devices["speed_probe"])
+    assert [sp.target_s for sp in spans] == pytest.approx([p0, 1.5 * p0])
+    out, ref = at_reference_speed(
+        {"slow": t, "even": read_trace(even)}, ProbeWeights({"*": (1.0, 0.0)})
+    )
+    assert ref == pytest.approx(p0 * 7 / 6)  # the median of the runs' mean probes: 4/3 and 1
+    back = warp_times(out["slow"], [0.0], [p0 / ref])  # undo the reference's own scale
+    for a, b in zip(src.steps, back.steps, strict=True):
+        assert b.t_end_s - b.t_start_s == pytest.approx(a.t_end_s - a.t_start_s, rel=1e-9)
+        assert b.verify_s == pytest.approx(a.verify_s, rel=1e-9)
+        assert b.t_start_s == pytest.approx(a.t_start_s, rel=1e-9, abs=1e-12)
+    first = src.steps[1]
+    whole = warp_times(t, [0.0], [1.0 / 1.25])  # the old way: one factor, the mean probe's
+    assert whole.steps[1].verify_s < 0.85 * first.verify_s
+
+
+def test_ssd_runs_weigh_the_draft_core_s_probe_too(traces, tmp_path):
+    """SSD runs whose stretches ran (target probe)^0.2 x (draft probe)^0.7 times as long, the
+    two cores moving independently: the group's weights are found, and a validation pass is
+    judged by them, stretch by stretch."""
+    from types import SimpleNamespace
+
+    from ssdsim.calibrate.speed import probe_weights
+    from ssdsim.validate.compare import pass_speed
+
+    src = read_trace(traces["ssd_jit"])
+    mid, end = src.steps[len(src.steps) // 2].t_start_s, src.steps[-1].t_end_s
+    rng = np.random.default_rng(3)
+    copies = []
+    for i in range(5):
+        pt, pd = 4e-3 * rng.uniform(0.8, 1.3, 3), 4e-4 * rng.uniform(0.8, 1.3, 3)
+        st_t, st_d = (pt[:-1] + pt[1:]) / 2, (pd[:-1] + pd[1:]) / 2
+        factors = list((st_t / 4e-3) ** 0.2 * (st_d / 4e-4) ** 0.7)
+        marks = [(c, a, b) for c, a, b in zip((0.0, mid, end), pt, pd, strict=True)]
+        copies.append(
+            read_trace(
+                _marked(traces["ssd_jit"], tmp_path / f"s{i}.jsonl", marks, factors, draft=True)
+            )
+        )
+    w = probe_weights(copies)
+    b = int(src.header.workload["batch_size"])
+    assert w.get("ssd", b) == pytest.approx((0.2, 0.7), abs=1e-6)
+    prov = {
+        "speed_probe_s": 4e-3,
+        "speed_probe_draft_s": 4e-4,
+        "speed_probe_weights": {"ssd/1": [0.0, 1.0], "*": [1.0, 0.0]},
+    }
+    record = {
+        "policy": {"mode": "ssd"},
+        "batch_size": 1,
+        "measured": {
+            "speed_probe": {
+                "target_forward_s": 4e-3,
+                "marks": [
+                    {"clock_s": 0.0, "target_forward_s": 4e-3, "draft_forward_s": 4e-4},
+                    {"clock_s": 1.0, "target_forward_s": 4e-3, "draft_forward_s": 4e-4},
+                    {"clock_s": 2.0, "target_forward_s": 4e-3, "draft_forward_s": 12e-4},
+                ],
+            }
+        },
+    }
+    # stretches 1 s at speed 1 and 1 s at the draft 2x slow: 2 s against 1.5 s at the reference
+    assert pass_speed(SimpleNamespace(provenance=prov), record) == pytest.approx(2 / 1.5)
+    record["batch_size"] = 4  # another group: the mode's nearest batch size
+    assert pass_speed(SimpleNamespace(provenance=prov), record) == pytest.approx(2 / 1.5)
+    record["policy"]["mode"] = "ar"  # no AR weights: the pooled target weight, the target even
+    assert pass_speed(SimpleNamespace(provenance=prov), record) == pytest.approx(1.0)
