@@ -86,6 +86,18 @@ class SeqOutcome:
             object.__setattr__(self, "token_ids", as_tuple(self.token_ids))
 
 
+# A step's optional readings of the target's decode clock (the rest of its optional times are
+# durations).
+STEP_CLOCK_READINGS = (
+    "request_s",
+    "response_s",
+    "verify_start_s",
+    "verify_end_s",
+    "prespec_start_s",
+    "prespec_end_s",
+)
+
+
 @dataclass(frozen=True)
 class StepRecord:
     """One decode step of the whole batch.
@@ -123,18 +135,7 @@ class StepRecord:
         _opt_time(
             o,
             self,
-            (
-                "verify_s",
-                "draft_s",
-                "wait_s",
-                "link_s",
-                "request_s",
-                "response_s",
-                "verify_start_s",
-                "verify_end_s",
-                "prespec_start_s",
-                "prespec_end_s",
-            ),
+            ("verify_s", "draft_s", "wait_s", "link_s", *STEP_CLOCK_READINGS),
         )
         seqs = tuple(
             SeqOutcome(**strict_kwargs(SeqOutcome, s, f"{o}.seqs[{i}]"))

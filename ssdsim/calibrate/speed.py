@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import trim_mean
 
-from ssdsim.trace import Trace
+from ssdsim.trace import STEP_CLOCK_READINGS, Trace
 
 
 def probe_seconds(probe: Any) -> float | None:
@@ -285,16 +285,7 @@ def scale_times(trace: Trace, factor: float) -> Trace:
     return warp_times(trace, [0.0], [factor])
 
 
-_CLOCK_FIELDS = (
-    "t_start_s",
-    "t_end_s",
-    "request_s",
-    "response_s",
-    "verify_start_s",
-    "verify_end_s",
-    "prespec_start_s",
-    "prespec_end_s",
-)
+_CLOCK_FIELDS = ("t_start_s", "t_end_s", *STEP_CLOCK_READINGS)
 
 
 def warp_times(trace: Trace, starts: list[float], factors: list[float]) -> Trace:
