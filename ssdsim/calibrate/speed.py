@@ -71,12 +71,6 @@ def speed_reference(traces: Iterable[Trace]) -> float | None:
     return statistics.median(probes)
 
 
-def slowdown(probe: float, reference: float, weight: float | None) -> float:
-    """How many times as long a run's work took against the reference speed, by its probe:
-    ``(probe / reference) ** weight`` (weight None: 1)."""
-    return (probe / reference) ** (1.0 if weight is None else weight)
-
-
 def _setting(trace: Trace) -> tuple:
     pol, wl = trace.header.policy, trace.header.workload
     keys = ("mode", "k", "fan_out", "fan_out_miss", "fallback", "rescale")
