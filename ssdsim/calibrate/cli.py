@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit the traces' times as measured (default: each trace with a speed probe is first "
         "brought to the median probe's speed)",
     )
+    p.add_argument(
+        "--probe-weights",
+        choices=("auto", "measured", "fitted"),
+        default="auto",
+        help="how far step times follow the speed probes: the weights measured once "
+        "(ssdsim.calibrate.speed.MEASURED_WEIGHTS) or fitted on these traces; auto: measured "
+        "when every trace was probed between batches, else fitted (default: %(default)s)",
+    )
     p.add_argument("-o", "--out", type=Path, required=True, help="profile JSON to write")
     return p
 
@@ -76,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             depth=args.depth,
             min_samples=args.min_samples,
             normalize_speed=not args.raw_speed,
+            probe_weights_from=args.probe_weights,
         )
     except SchemaError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -22,9 +22,11 @@ from ssdsim._schema import SchemaError
 from ssdsim.calibrate.chance_fit import PointFit, fit_point
 from ssdsim.calibrate.latency_fit import FormulaFit, OverheadFit, fit_forward
 from ssdsim.calibrate.speed import (
+    MEASURED_WEIGHTS,
     ProbeWeights,
     at_reference_speed,
     draft_reference,
+    has_marks,
     probe_s,
     probe_weights,
     speed_reference,
@@ -121,15 +123,29 @@ def calibrate(
     depth: int = 32,
     min_samples: int = 30,
     normalize_speed: bool = True,
+    probe_weights_from: str = "auto",
 ) -> Calibration:
     """Fit a Profile to traces (and a latency file); see the module docstring. With
     ``normalize_speed`` and a speed probe in every trace, each trace's times are first brought
     to the median probes' speed, stretch by stretch of its decode clock where the probe has
     marks between batches, by the probes' ratios to the fitted weights of its (mode, batch)
-    group (``ssdsim.calibrate.speed``)."""
+    group: ``MEASURED_WEIGHTS`` (``probe_weights_from="measured"``, and ``"auto"`` when every
+    trace was probed between batches) or fitted on the traces (``"fitted"``, and ``"auto"``
+    otherwise: a probe around the run only follows it less; ``ssdsim.calibrate.speed``)."""
+    if probe_weights_from not in ("auto", "measured", "fitted"):
+        raise ValueError(
+            f"probe_weights_from: 'auto', 'measured' or 'fitted', got {probe_weights_from!r}"
+        )
     base = base or load_profile("embedded-cpu")
     traces = read_traces(trace_paths)
-    weights = probe_weights(traces.values()) or ProbeWeights({"*": (1.0, 0.0)})
+    fitted = probe_weights(traces.values())
+    if probe_weights_from == "auto":
+        probe_weights_from = "measured" if all(map(has_marks, traces.values())) else "fitted"
+    weights = (
+        MEASURED_WEIGHTS
+        if probe_weights_from == "measured"
+        else fitted or ProbeWeights({"*": (1.0, 0.0)})
+    )
     draft_speed = draft_reference(traces.values())
     if normalize_speed:
         traces, speed = at_reference_speed(traces, weights)
@@ -203,6 +219,8 @@ def calibrate(
     )
     prov["speed_probe_weights"] = weights.to_dict() if speed is not None else None
     prov["speed_probe_draft_s"] = draft_speed if speed is not None else None
+    prov["speed_probe_weights_from"] = probe_weights_from
+    prov["speed_probe_weights_fitted"] = fitted.to_dict() if fitted is not None else None
     changes["name"] = name
     changes["description"] = (
         f"Calibrated by python -m ssdsim.calibrate from {len(traces)} trace(s)"

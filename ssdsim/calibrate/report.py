@@ -49,18 +49,31 @@ def format_report(cal: Calibration) -> str:
     prov = cal.profile.provenance
     if prov.get("speed_probe_s"):
         probes = [t["speed_probe_s"] for t in prov.get("traces", []) if t.get("speed_probe_s")]
+
+        def listed(groups: dict) -> str:
+            return ", ".join(
+                f"{k} {a:.2f}" + (f" + draft {b:.2f}" if b else "")
+                for k, (a, b) in (groups or {}).items()
+                if k != "*"
+            )
+
+        used, fitted = prov.get("speed_probe_weights"), prov.get("speed_probe_weights_fitted")
+        source = prov.get("speed_probe_weights_from", "fitted")
         w = prov.get("speed_probe_weight")
-        groups = prov.get("speed_probe_weights") or {}
-        per = ", ".join(
-            f"{k} {a:.2f}" + (f" + draft {b:.2f}" if b else "")
-            for k, (a, b) in groups.items()
-            if k != "*"
-        )
         how = (
-            "each trace's times brought to it"
-            + (f" (by its probe's ratio to the power {w:.2f}, fitted" if w is not None else "")
-            + (f"; per mode/batch: {per}" if per else "")
-            + (")" if w is not None else "")
+            "each trace's times brought to it, stretch by stretch"
+            + (f" (by its probes' ratios to the powers {source}: {listed(used)}" if used else "")
+            + (
+                f" (by its probe's ratio to the power {w:.2f}, fitted"
+                if w is not None and not used
+                else ""
+            )
+            + (
+                f"; fitted on these traces: {listed(fitted)}"
+                if fitted and source != "fitted"
+                else ""
+            )
+            + (")" if used or w is not None else "")
             if prov.get("settings", {}).get("normalize_speed")
             else "times fitted as measured"
         )

@@ -119,6 +119,11 @@ def stretches(probe: Any) -> list[Stretch] | None:
     return out
 
 
+def has_marks(trace: Trace) -> bool:
+    """Whether the trace's speed probe was also taken between batches (``marks``)."""
+    return len((trace.header.devices.get("speed_probe") or {}).get("marks") or []) >= 2
+
+
 def draft_reference(traces: Iterable[Trace]) -> float | None:
     """The median of the SSD traces' draft probes (seconds per draft forward on the draft's
     core); None when no trace has one."""
@@ -168,6 +173,22 @@ class ProbeWeights:
             )
         w = prov.get("speed_probe_weight")
         return cls({"*": (1.0 if w is None else float(w), 0.0)})
+
+
+# The weights a calibration of traces probed between batches uses unless told to fit them:
+# the target's probe times a target forward, so AR's and SD's steps follow it with weight 1; an
+# SSD step also waits on the draft's core. Measured ad hoc (6 passes of 6 loop-19 points with a
+# probe before every batch, 2 Dec; ``executor.probe``): the least-squares weights that steadied
+# the passes most were 0.90 (AR B=1), 0.85 (AR B=4), 1.00 (SD k=4 B=1) and 0.70 + draft 0.30
+# (SSD k=4 uniform fast B=1). Fitted on a loop's calibration runs instead (3 passes a setting)
+# they come out lower, as a slope on a noisy regressor does (the probe is 50 ms of forwards):
+# loop 20 fitted AR B=4 0.48 and SSD B=4 0.32 + draft 0.24, and validated at 5.8% / 19.1% (median
+# / max error at the probed speed) against 3.3% / 16.5% with these. Probes around a run only
+# follow it less: loop 19's runs (no marks) validated at 6.1% / 20.1% with these, 5.5% / 17.1%
+# with weights fitted on its calibration runs, which a calibration of such traces uses.
+MEASURED_WEIGHTS = ProbeWeights(
+    {"*": (1.0, 0.0), "ar/1": (1.0, 0.0), "sd/1": (1.0, 0.0), "ssd/1": (0.7, 0.3)}
+)
 
 
 def _stretch_rows(trace: Trace, min_steps: int) -> list[tuple[int, float, float, float | None]]:

@@ -296,11 +296,25 @@ def test_probe_weight_is_how_far_the_runs_follow_their_probes(traces, profile, t
             if Path(p).name.startswith(name)
         ]
         assert max(means) / min(means) == pytest.approx(1.0, abs=1e-9)
-    cal = calibrate(list(copies), base=profile)
+    cal = calibrate(list(copies), base=profile, probe_weights_from="fitted")
     prov = cal.profile.provenance
     assert prov["speed_probe_weight"] == pytest.approx(0.3, abs=1e-6)
     assert prov["speed_probe_weights"]["ar/4"] == pytest.approx([0.3, 0.0], abs=1e-6)
-    assert "to the power 0.30, fitted" in format_report(cal)
+    assert "to the powers fitted: ar/4 0.30, sd/4 0.30" in format_report(cal)
+    # traces without marks: by default (auto) the fitted weights
+    assert (
+        calibrate(list(copies), base=profile).profile.provenance["speed_probe_weights_from"]
+        == "fitted"
+    )
+    # asked for, the measured weights are used (weight 1 here) and the fitted ones recorded
+    default = calibrate(list(copies), base=profile, probe_weights_from="measured")
+    prov = default.profile.provenance
+    assert prov["speed_probe_weights_from"] == "measured"
+    assert prov["speed_probe_weights"]["ar/1"] == [1.0, 0.0]
+    assert prov["speed_probe_weights_fitted"]["sd/4"] == pytest.approx([0.3, 0.0], abs=1e-6)
+    assert "fitted on these traces: ar/4 0.30" in format_report(default)
+    with pytest.raises(ValueError, match="probe_weights_from"):
+        calibrate(list(copies), base=profile, probe_weights_from="guessed")
 
 
 def _marked(src, dst, marks, factors, draft=None):
@@ -364,7 +378,7 @@ def test_a_run_whose_second_half_ran_slow_is_brought_back_stretch_by_stretch(tra
     assert whole.steps[1].verify_s < 0.85 * first.verify_s
 
 
-def test_ssd_runs_weigh_the_draft_core_s_probe_too(traces, tmp_path):
+def test_ssd_runs_weigh_the_draft_core_s_probe_too(traces, profile, tmp_path):
     """SSD runs whose stretches ran (target probe)^0.2 x (draft probe)^0.7 times as long, the
     two cores moving independently: the group's weights are found, and a validation pass is
     judged by them, stretch by stretch."""
@@ -390,6 +404,10 @@ def test_ssd_runs_weigh_the_draft_core_s_probe_too(traces, tmp_path):
     w = probe_weights(copies)
     b = int(src.header.workload["batch_size"])
     assert w.get("ssd", b) == pytest.approx((0.2, 0.7), abs=1e-6)
+    paths = [str(tmp_path / f"s{i}.jsonl") for i in range(5)]
+    prov = calibrate(paths, base=profile).profile.provenance  # probed between batches: measured
+    assert prov["speed_probe_weights_from"] == "measured"
+    assert prov["speed_probe_weights_fitted"][f"ssd/{b}"] == pytest.approx([0.2, 0.7], abs=1e-6)
     prov = {
         "speed_probe_s": 4e-3,
         "speed_probe_draft_s": 4e-4,
