@@ -49,7 +49,8 @@ def test_ssd_run_from_a_policy_file(smoke_cache, tmp_path, capsys):
     assert t.summary.extra["handshake_samples"] == 200
     probe = t.header.devices["speed_probe"]  # both cores timed, before and after the decode
     assert probe == out["speed_probe"] and 0 < probe["target_forward_s"] < 1
-    assert 0 < probe["draft_forward_s"] < probe["target_forward_s"]  # the draft is smaller
+    assert 0 < probe["draft_forward_s"] < 1  # timed on the draft's core (no race of sizes:
+    # the smoke pair's two models are both tiny, and a busy machine can order them either way)
     assert probe["draft_forward_s"] == (probe["draft_before_s"] + probe["draft_after_s"]) / 2
     assert 0 < probe["draft_forward_cpu_s"] <= 2 * probe["draft_forward_s"]
     marks = probe["marks"]  # both cores timed between batches too
