@@ -128,8 +128,8 @@ def calibrate(
     """Fit a Profile to traces (and a latency file); see the module docstring. With
     ``normalize_speed`` and a speed probe in every trace, each trace's times are first brought
     to the median probes' speed, stretch by stretch of its decode clock where the probe has
-    marks between batches, by the probes' ratios to the fitted weights of its (mode, batch)
-    group: ``MEASURED_WEIGHTS`` (``probe_weights_from="measured"``, and ``"auto"`` when every
+    marks between batches, by the probes' ratios to the powers of its (mode, batch) group's
+    weights: ``MEASURED_WEIGHTS`` (``probe_weights_from="measured"``, and ``"auto"`` when every
     trace was probed between batches) or fitted on the traces (``"fitted"``, and ``"auto"``
     otherwise: a probe around the run only follows it less; ``ssdsim.calibrate.speed``)."""
     if probe_weights_from not in ("auto", "measured", "fitted"):
