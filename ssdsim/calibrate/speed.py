@@ -179,8 +179,10 @@ class ProbeWeights:
 # the target's probe times a target forward, so AR's and SD's steps follow it with weight 1; an
 # SSD step also waits on the draft's core. Measured ad hoc (6 passes of 6 loop-19 points with a
 # probe before every batch, 2 Dec; ``executor.probe``): the least-squares weights that steadied
-# the passes most were 0.90 (AR B=1), 0.85 (AR B=4), 1.00 (SD k=4 B=1) and 0.70 + draft 0.30
-# (SSD k=4 uniform fast B=1). Fitted on a loop's calibration runs instead (3 passes a setting)
+# the passes most were 0.90 (AR B=1), 0.85 (AR B=4), 1.00 (SD k=4 B=1), 0.40 (SD k=4 B=4 T=1),
+# 0.70 + draft 0.30 (SSD k=4 uniform fast B=1) and 0.15 + draft 0.70 (SSD k=8 geometric fast
+# B=4 T=1), each from 6 passes; these constants take the B=1 points (where the probe's own
+# forward shape is) for every batch size, a choice loop 20 informed (below). Fitted on a loop's calibration runs instead (3 passes a setting)
 # they come out lower, as a slope on a noisy regressor does (the probe is 50 ms of forwards):
 # loop 20 fitted AR B=4 0.48 and SSD B=4 0.32 + draft 0.24, and validated at 5.8% / 19.1% (median
 # / max error at the probed speed) against 3.3% / 16.5% with these. Probes around a run only
