@@ -18,9 +18,9 @@ probe times one kind of forward (one sequence, one token), and other forwards fo
 machine's moods less. Over loop 15's 84 calibration and 420 validation runs, the elasticity of
 a run's mean verification time to its probe was 0.80 for AR at B=1 (the probe's own forward),
 0.1-0.5 for every SD and SSD setting (3 to 9 tokens, B 1 and 4): scaling by the probe itself
-(weight 1) over-corrected most runs. They are fitted on the traces being calibrated, per (mode,
-batch size) group (``group_key``): the slope of a stretch's log mean step seconds on its log
-probes (the target's, and for SSD the draft's too), each against its mean over the runs of one
+(weight 1) over-corrected most runs. They can be fitted on the traces being calibrated
+(``probe_weights``), per (mode, batch size) group (``group_key``): the slope of a stretch's
+log mean step seconds on its log probes (the target's, and for SSD the draft's too), each against its mean over the runs of one
 setting and stretch index, clipped to [0, 1]; pooled over every group for the target alone
 (``"*"``, what a group without a fit takes).
 
@@ -28,6 +28,9 @@ A core's speed moves within a run too, so ``executor.run --speed-probe`` also pr
 batches (``marks``, ``executor.probe``): a run is cut into stretches, one per batch, each judged
 by the mean of the probes at its ends (``stretches``), and its clock is stretched piecewise
 (``warp_times``). A trace with no marks is one stretch, judged by the probes around it.
+Fitted on a loop's few calibration passes the weights come out low (a slope on a noisy probe),
+so traces probed between batches use weights measured once (``MEASURED_WEIGHTS``); traces
+without marks keep fitted ones (``ssdsim.calibrate.core.calibrate``, ``probe_weights_from``).
 
 When any trace lacks a probe nothing is rescaled and the reference is None. Never torch.
 """
@@ -119,6 +122,12 @@ def stretches(probe: Any) -> list[Stretch] | None:
     return out
 
 
+def stretch_index(starts: list[float], t: float) -> int:
+    """The index of the stretch (by their start seconds, the first 0) a decode-clock reading
+    ``t`` falls in."""
+    return max(bisect.bisect_right(starts, t) - 1, 0)
+
+
 def has_marks(trace: Trace) -> bool:
     """Whether the trace's speed probe was also taken between batches (``marks``)."""
     return len((trace.header.devices.get("speed_probe") or {}).get("marks") or []) >= 2
@@ -182,7 +191,8 @@ class ProbeWeights:
 # the passes most were 0.90 (AR B=1), 0.85 (AR B=4), 1.00 (SD k=4 B=1), 0.40 (SD k=4 B=4 T=1),
 # 0.70 + draft 0.30 (SSD k=4 uniform fast B=1) and 0.15 + draft 0.70 (SSD k=8 geometric fast
 # B=4 T=1), each from 6 passes; these constants take the B=1 points (where the probe's own
-# forward shape is) for every batch size, a choice loop 20 informed (below). Fitted on a loop's calibration runs instead (3 passes a setting)
+# forward shape is) for every batch size, a choice loop 20 informed (below). Fitted on a loop's
+# calibration runs instead (3 passes a setting)
 # they come out lower, as a slope on a noisy regressor does (the probe is 50 ms of forwards):
 # loop 20 fitted AR B=4 0.48 and SSD B=4 0.32 + draft 0.24, and validated at 5.8% / 19.1% (median
 # / max error at the probed speed) against 3.3% / 16.5% with these. Probes around a run only
@@ -202,9 +212,7 @@ def _stretch_rows(trace: Trace, min_steps: int) -> list[tuple[int, float, float,
     starts = [sp.start_s for sp in spans]
     durations: list[list[float]] = [[] for _ in spans]
     for s in trace.steps:
-        durations[max(bisect.bisect_right(starts, s.t_start_s) - 1, 0)].append(
-            s.t_end_s - s.t_start_s
-        )
+        durations[stretch_index(starts, s.t_start_s)].append(s.t_end_s - s.t_start_s)
     return [
         (
             i,
@@ -313,16 +321,13 @@ def warp_times(trace: Trace, starts: list[float], factors: list[float]) -> Trace
     for i in range(1, len(starts)):
         base.append(base[-1] + (starts[i] - starts[i - 1]) * factors[i - 1])
 
-    def index(t: float) -> int:
-        return max(bisect.bisect_right(starts, t) - 1, 0)
-
     def clock(t: float) -> float:
-        i = index(t)
+        i = stretch_index(starts, t)
         return base[i] + (t - starts[i]) * factors[i]
 
     steps = []
     for s in trace.steps:
-        f = factors[index(s.t_start_s)]
+        f = factors[stretch_index(starts, s.t_start_s)]
         changes = {
             n: clock(v) if n in _CLOCK_FIELDS else v * f
             for n, v in _scaled_fields(s, 1.0).items()
