@@ -20,9 +20,9 @@ a run's mean verification time to its probe was 0.80 for AR at B=1 (the probe's 
 0.1-0.5 for every SD and SSD setting (3 to 9 tokens, B 1 and 4): scaling by the probe itself
 (weight 1) over-corrected most runs. They can be fitted on the traces being calibrated
 (``probe_weights``), per (mode, batch size) group (``group_key``): the slope of a stretch's
-log mean step seconds on its log probes (the target's, and for SSD the draft's too), each against its mean over the runs of one
-setting and stretch index, clipped to [0, 1]; pooled over every group for the target alone
-(``"*"``, what a group without a fit takes).
+log mean step seconds on its log probes (the target's, and for SSD the draft's too), each
+against its mean over the runs of one setting and stretch index, clipped to [0, 1]; pooled
+over every group for the target alone (``"*"``, what a group without a fit takes).
 
 A core's speed moves within a run too, so ``executor.run --speed-probe`` also probes between
 batches (``marks``, ``executor.probe``): a run is cut into stretches, one per batch, each judged
