@@ -137,7 +137,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return s
 
 
-def _placement(device: str) -> dict[str, tuple[int | None, str]]:
+def worker_placement(device: str) -> dict[str, tuple[int | None, str]]:
     """Core (CPU) or device (CUDA) of each worker."""
     if device == "cuda":
         second = "cuda:1" if torch.cuda.device_count() > 1 else "cuda:0"
@@ -160,7 +160,7 @@ class Workers:
         }
         self.conns: dict[str, Any] = {}
         self.procs: list[Any] = []
-        self.placement = _placement(device)
+        self.placement = worker_placement(device)
         for role, (core, dev) in self.placement.items():
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=serve, args=(role, dirs[role], core, dev, child), daemon=True)
@@ -318,7 +318,7 @@ def _provenance(pair: ModelPair, s: Settings, load0: tuple, seconds: float) -> d
         "models": {"pair": pair.name, "target": str(pair.target_dir), "draft": str(pair.draft_dir)},
         "devices": {
             role: (dev if core is None else f"cpu core {core}, 1 torch thread")
-            for role, (core, dev) in _placement(s.device).items()
+            for role, (core, dev) in worker_placement(s.device).items()
         },
         "cpu": platform.processor() or platform.machine(),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
