@@ -89,7 +89,9 @@ def test_a_long_wait_naps_longer_and_longer():
         box = Mailbox(path, 4, 3, spin_s=0.0, nap_s=1e-4, max_nap_s=0.01, check_s=0.01)
         assert _looks_during(box, 0.3) < 60  # ~0.3 / 0.01 + the doubling; 1e-4 naps: thousands
         spinner = Mailbox(path, 4, 3, spin_s=0.1, nap_s=1e-4, max_nap_s=0.01, check_s=0.01)
-        assert _looks_during(spinner, 0.15) > 1000  # spins first (a request is due soon)
+        # spins first (a request is due soon); best of three: on a loaded shared machine one
+        # 0.15 s window may hold only a few ms of CPU for this process
+        assert max(_looks_during(spinner, 0.15) for _ in range(3)) > 1000
         assert _looks_during(spinner, 0.15, spin=False) < 60  # between batches: naps at once
     finally:
         path.unlink()
