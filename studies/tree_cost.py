@@ -21,6 +21,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from ssdsim.calibrate.ssd_costs import tree_shape, tree_step_s
 from ssdsim.trace import Trace, read_trace
 
 log = logging.getLogger("tree_cost")
@@ -31,24 +32,17 @@ Key = tuple[str, int, int, int, float]  # folder label, B, k, M, T
 def tree_step(trace: Trace) -> tuple[float, float | None] | None:
     """(seconds per tree step, the same over the draft's probe or None) of an SSD trace, or None
     when it reports no tree."""
-    extra = trace.summary.extra if trace.summary is not None else {}
-    tree, depth = extra.get("draft_tree_mean_s"), extra.get("draft_tree_depth_mean")
-    if not tree or not depth:
+    step = tree_step_s(trace)
+    if step is None:
         return None
-    step = float(tree) / float(depth)
     probe = (trace.header.devices.get("speed_probe") or {}).get("draft_forward_s")
     return step, step / float(probe) if probe else None
 
 
 def key_of(label: str, trace: Trace) -> Key:
-    pol, wl = trace.header.policy, trace.header.workload
-    return (
-        label,
-        int(wl.get("batch_size", 1)),
-        int(pol["k"]),
-        sum(int(f) for f in pol["fan_out"]),
-        float(wl.get("temperature", 0.0)),
-    )
+    batch, k, fan_out = tree_shape(trace)
+    temperature = float(trace.header.workload.get("temperature", 0.0))
+    return label, batch, k, sum(int(f) for f in fan_out), temperature
 
 
 def collect(folders: dict[str, Path]) -> dict[Key, list[tuple[float, float | None]]]:

@@ -221,7 +221,7 @@ def weighted_median(values: list[float], weights: list[float]) -> float:
     return pairs[-1][0]
 
 
-def _tree_step_s(t: Trace) -> float | None:
+def tree_step_s(t: Trace) -> float | None:
     """A trace's mean seconds per tree step (tree seconds per pre-speculation over the mean
     depth reached), or None where the run summary does not say."""
     extra = t.summary.extra if t.summary is not None else {}
@@ -229,7 +229,8 @@ def _tree_step_s(t: Trace) -> float | None:
     return float(tree) / float(depth) if tree and depth else None
 
 
-def _tree_shape(t: Trace) -> tuple[int, int, tuple[int, ...]]:
+def tree_shape(t: Trace) -> tuple[int, int, tuple[int, ...]]:
+    """(batch size, k, fan-out) of an SSD trace: the tree its draft pre-speculated."""
     pol = t.header.policy
     return int(t.header.workload.get("batch_size", 1)), int(pol["k"]), tuple(pol["fan_out"])
 
@@ -254,9 +255,9 @@ def fit_tree_sample_row_s(profile: Profile, ssd: list[Trace]) -> float | None:
         lambda: {True: [], False: []}
     )
     for t in ssd:
-        step = _tree_step_s(t)
+        step = tree_step_s(t)
         if step is not None:
-            by_shape[_tree_shape(t)][_temperature(t) > 0].append(step)
+            by_shape[tree_shape(t)][_temperature(t) > 0].append(step)
     per_row, rows = [], []
     for (batch, _, fan_out), steps in by_shape.items():
         if steps[True] and steps[False]:
@@ -265,10 +266,10 @@ def fit_tree_sample_row_s(profile: Profile, ssd: list[Trace]) -> float | None:
             rows.append(batch * sum(fan_out) * len(steps[True]))
     if not rows:
         for t in ssd:
-            step = _tree_step_s(t)
+            step = tree_step_s(t)
             if _temperature(t) == 0 or step is None:
                 continue
-            batch, k, fan_out = _tree_shape(t)
+            batch, k, fan_out = tree_shape(t)
             _, model = lat.prespec_parts_s(profile, batch, k, sum(fan_out), _mean_context(t))
             per_row.append((step - float(model) / k) / (batch * sum(fan_out)))
             rows.append(batch * sum(fan_out))
