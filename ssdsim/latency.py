@@ -234,8 +234,11 @@ def prespec_s(profile: Profile, batch: Any, k: int, budget: int, context: Any) -
 
 
 def prespec_parts_s(profile: Profile, batch: Any, k: int, budget: int, context: Any) -> Any:
-    """(glue forward, all k tree forwards) of ``prespec_s``, apart (the doorbell cuts the tree)."""
-    glue = forward_s(profile.draft, batch, k + 1, context + k + 1)
+    """(glue forward, all k tree forwards) of ``prespec_s``, apart (the doorbell cuts the tree).
+    The glue carries ``Profile.prespec_glue_s`` at B (0 seconds for an empty batch)."""
+    extra = np.where(np.asarray(batch) > 0, by_batch(profile.prespec_glue_s, batch, 0.0), 0.0)
+    glue = forward_s(profile.draft, batch, k + 1, context + k + 1) + extra
+    glue = float(glue) if np.ndim(glue) == 0 else glue
     if profile.draft_tree is not None:
         tree = forwards_s(profile.draft_tree, batch, budget, context + k + 1, 0, k)
     else:

@@ -548,6 +548,13 @@ class Profile:
             nearest beyond; empty: 0): on steps with missed rows under jit, the link on the
             critical path runs longer than on steps the target serves from the shared cache
             (loop 14: 0.28 against 0.15 ms at B = 1, 0.69 against 0.21 ms at B = 4, means).
+        prespec_glue_s: seconds SSD's glue forward (the k+1 verified tokens, the first forward
+            of a pre-speculation) takes beyond the draft's forward at that shape, per batch
+            size ``{"1": s, "4": s}`` (linear in B between them, the nearest beyond; empty: 0):
+            on this CPU the worker's glue took 0.8-1.6 ms more than the same forward timed
+            alone at every k and B (loop 21: 2.6 against 1.4 ms at B = 1, k = 8), an offset,
+            not a ratio. Fitted apart from the tree's scale, so that the tree's seconds per
+            step, which set how deep the doorbell lets it grow, do not carry it.
     """
 
     name: str
@@ -584,6 +591,7 @@ class Profile:
     jit_answer_s: dict[int, float] = field(default_factory=dict)
     sd_draft_scales: dict[int, float] = field(default_factory=dict)
     host_by_batch: dict[str, dict[int, float]] = field(default_factory=dict)
+    prespec_glue_s: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         o = "Profile"
@@ -635,6 +643,9 @@ class Profile:
             self, "sd_draft_scales", _by_batch(o, "sd_draft_scales", self.sd_draft_scales)
         )
         object.__setattr__(self, "jit_answer_s", _by_batch(o, "jit_answer_s", self.jit_answer_s))
+        object.__setattr__(
+            self, "prespec_glue_s", _by_batch(o, "prespec_glue_s", self.prespec_glue_s)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})

@@ -194,6 +194,8 @@ def calibrate(
         changes["jit_sampling_scale"] = cal.ssd.jit_sampling_scale
     if cal.ssd.jit_answer_s:
         changes["jit_answer_s"] = cal.ssd.jit_answer_s
+    if cal.ssd.prespec_glue_s:
+        changes["prespec_glue_s"] = cal.ssd.prespec_glue_s
     if cal.ssd.tree_sample_row_s is not None:
         changes["tree_sample_row_s"] = cal.ssd.tree_sample_row_s
     if cal.ssd.dist_row_s is not None:

@@ -181,8 +181,10 @@ def format_report(cal: Calibration) -> str:
             return f"x{v:.3f}" if v is not None else "- (no traces to fit it)"
 
         trees = ", ".join(f"B={b} M={m} x{v:.3f}" for (b, m), v in cal.ssd.tree_scales.items())
+        glue = ", ".join(f"B={b} {v * 1e3:.3f} ms" for b, v in cal.ssd.prespec_glue_s.items())
         lines.append(
-            f"SSD draft tree time scales {trees or '- (no traces to fit them)'}; jit decoding "
+            f"SSD draft tree time scales {trees or '- (no traces to fit them)'}; glue beyond its "
+            f"forward {glue or '- (no traces to fit it)'}; jit decoding "
             f"{_x(cal.ssd.jit_scale)} the draft chain"
             + (f" + {cal.ssd.jit_fixed_s * 1e3:.3f} ms" if cal.ssd.jit_fixed_s else "")
             + (f" + {cal.ssd.jit_row_s * 1e3:.3f} ms a missed row" if cal.ssd.jit_row_s else "")

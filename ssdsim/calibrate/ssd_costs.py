@@ -23,9 +23,11 @@ the executor's SSD traces, after the forwards were scaled (``trace_costs``):
 - jit's answer (``Profile.jit_answer_s``, per batch size): on greedy SSD jit traces, the
   link on the critical path of steps the draft answered beyond that of steps served from the
   cache alone at the same B (the host work then leaves it out of answered steps);
+- the glue (``Profile.prespec_glue_s``, per batch size): per SSD trace, the run summary's mean
+  glue seconds beyond the draft's modelled forward of k+1 tokens; the median per B;
 - draft tree scales (multiply ``Profile.draft_tree`` by batch and branches per sequence): per
-  greedy SSD trace, the run summary's mean glue + tree seconds per pre-speculation over the
-  model's at the mean depth reached; the median per (B, M).
+  greedy SSD trace, the run summary's mean tree seconds per pre-speculation over the model's
+  at the mean depth reached; the median per (B, M).
 - sampling scales, the draft's time at T > 0 over T = 0: ``Profile.draft_sampling_scale`` from
   SD's drafting per step (same B and k); ``Profile.tree_sample_row_s``, seconds per branch row
   and tree step, from SSD's tree time per step at T > 0 beyond the same tree's greedy
@@ -66,6 +68,7 @@ class SsdCosts:
     jit_sampling_scale: float | None = None
     jit_answer_s: dict[int, float] = dataclasses.field(default_factory=dict)
     dist_row_s: float | None = None
+    prespec_glue_s: dict[int, float] = dataclasses.field(default_factory=dict)
 
 
 def _executor(traces: dict[str, Trace], mode: str) -> list[Trace]:
@@ -156,23 +159,36 @@ def _mean_context(trace: Trace) -> float:
     return (lo + hi) / 2 + (out[0] + out[1]) / 4
 
 
-def prespec_ratio(profile: Profile, trace: Trace) -> tuple[float, float] | None:
-    """(measured, modelled) seconds of one pre-speculation at the trace's mean depth, or None."""
-    extra = trace.summary.extra if trace.summary is not None else {}
-    glue, tree = extra.get("draft_glue_mean_s"), extra.get("draft_tree_mean_s")
-    depth = extra.get("draft_tree_depth_mean")
-    if not glue or not tree or not depth:
-        return None
+def _model_parts(profile: Profile, trace: Trace) -> tuple[float, float, int]:
+    """(modelled glue forward without ``prespec_glue_s``, modelled k-step tree, k) of a trace."""
     pol = trace.header.policy
     k, batch = int(pol["k"]), int(trace.header.workload.get("batch_size", 1))
-    budget = sum(pol["fan_out"])
-    g, t = lat.prespec_parts_s(profile, batch, k, budget, _mean_context(trace))
-    return glue + tree, float(g + t * depth / k)
+    bare = dataclasses.replace(profile, prespec_glue_s={})
+    g, t = lat.prespec_parts_s(bare, batch, k, sum(pol["fan_out"]), _mean_context(trace))
+    return float(g), float(t), k
+
+
+def fit_prespec_glue(profile: Profile, traces: list[Trace]) -> dict[int, float]:
+    """Per batch size of the SSD traces (every temperature: the glue never samples): the median
+    of each run's mean glue seconds beyond the draft's modelled forward of its k+1 tokens,
+    floored at 0 (``Profile.prespec_glue_s``).
+
+    Loop 21's runs took 0.8-1.6 ms beyond the model at every k (2-8) and B (1, 4, 8) while the
+    ratio ranged 1.4-2.5: an offset. Left in the tree's scale (as before), it priced every tree
+    step about 8% too slow at B = 1, k = 8, and the doorbell's depth with it."""
+    extra: dict[int, list[float]] = defaultdict(list)
+    for t in traces:
+        glue = (t.summary.extra if t.summary is not None else {}).get("draft_glue_mean_s")
+        if glue:
+            model, _, _ = _model_parts(profile, t)
+            extra[int(t.header.workload.get("batch_size", 1))].append(float(glue) - model)
+    return {b: max(float(np.median(v)), 0.0) for b, v in sorted(extra.items())}
 
 
 def fit_tree_scales(profile: Profile, traces: list[Trace]) -> dict[tuple[int, int], float]:
     """Per (batch, branches per sequence M) of the greedy SSD traces: the median of their
-    trees' measured / modelled seconds (glue as modelled).
+    trees' measured seconds per pre-speculation over the model's at the mean depth reached
+    (the glue apart: ``fit_prespec_glue``).
 
     One scale for every tree shape priced a one-branch tree (k = 8) at twice its measured
     seconds while trees of 9-27 branches fit within about 20% (loop 13's first calibration
@@ -180,15 +196,14 @@ def fit_tree_scales(profile: Profile, traces: list[Trace]) -> dict[tuple[int, in
     is too coarse at one row. ``trace_costs.scaled_by_cells`` spreads these over the grid."""
     ratios: dict[tuple[int, int], list[float]] = defaultdict(list)
     for t in traces:
-        r = prespec_ratio(profile, t) if _temperature(t) == 0 else None
-        if r is None:
+        extra = t.summary.extra if t.summary is not None else {}
+        tree, depth = extra.get("draft_tree_mean_s"), extra.get("draft_tree_depth_mean")
+        if _temperature(t) != 0 or not tree or not depth:
             continue
-        pol = t.header.policy
-        k, batch = int(pol["k"]), int(t.header.workload.get("batch_size", 1))
-        budget = sum(pol["fan_out"])
-        glue, _ = lat.prespec_parts_s(profile, batch, k, budget, _mean_context(t))
-        if r[1] > glue:
-            ratios[(batch, budget)].append((r[0] - glue) / (r[1] - glue))
+        _, model, k = _model_parts(profile, t)
+        if model > 0:
+            cell = (int(t.header.workload.get("batch_size", 1)), sum(t.header.policy["fan_out"]))
+            ratios[cell].append(float(tree) / (model * float(depth) / k))
     return {cell: float(np.median(v)) for cell, v in sorted(ratios.items())}
 
 
@@ -397,4 +412,5 @@ def fit_ssd_costs(profile: Profile, traces: dict[str, Trace]) -> SsdCosts:
         jit_sampling_scale=fit_jit_sampling_scale(profile, ssd, *jit) if jit else None,
         jit_answer_s=answer,
         dist_row_s=fit_dist_row_s(profile, ssd, overhead) if greedy and overhead else None,
+        prespec_glue_s=fit_prespec_glue(profile, ssd),
     )

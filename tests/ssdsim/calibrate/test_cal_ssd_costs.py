@@ -354,3 +354,51 @@ def test_tree_scales_are_fitted_per_batch_and_branches(make_toy):
         before = lat.prespec_parts_s(prof, batch, 4, policy.budget, 80)[1]
         after = lat.prespec_parts_s(fitted, batch, 4, policy.budget, 80)[1]
         assert float(after) == pytest.approx(scale * float(before), rel=1e-6)
+
+
+def test_glue_offset_is_fitted_apart_from_the_tree(make_toy):
+    """Runs whose glue took a fixed 1.2 ms (B=1) and 1.5 ms (B=4) beyond the modelled forward,
+    at two lookaheads, and whose trees ran at 0.9x the model: the glue's offset per batch size
+    comes back, the tree's scale is 0.9 whatever the glue did (the old fit put the glue's excess
+    into the tree's seconds per step), and the calibrated profile's glue carries the offset
+    (linear in B between the fitted sizes) while an empty batch costs nothing."""
+    from ssdsim import latency as lat
+    from ssdsim.calibrate.ssd_costs import _mean_context, fit_prespec_glue, fit_tree_scales
+    from ssdsim.trace import RunSummary, Trace, TraceHeader
+
+    prof = make_toy()
+
+    def trace(k: int, batch: int, glue_extra: float, temperature: float = 0.0) -> Trace:
+        policy = uniform_ssd(k, 3, "fast")
+        wl = dataclasses.replace(WL, batch_size=batch, temperature=temperature).to_dict()
+        head = TraceHeader(source="executor", policy=policy.to_dict(), workload=wl)
+        ctx = _mean_context(Trace(head, [], None))
+        glue, tree = lat.prespec_parts_s(prof, batch, k, policy.budget, ctx)
+        extra = {
+            "draft_glue_mean_s": float(glue) + glue_extra,
+            "draft_tree_mean_s": float(tree) * 0.9 * 3 / k,
+            "draft_tree_depth_mean": 3.0,
+        }
+        summary = RunSummary("ssd", "p", batch, 0.0, 1, 1.0, 1, 1.0, 1.0, 0.0, 1.0, extra=extra)
+        return Trace(head, [], summary)
+
+    traces = [trace(4, 1, 1.2e-3), trace(8, 1, 1.1e-3), trace(8, 1, 1.3e-3, temperature=1.0)]
+    traces += [trace(4, 4, 1.5e-3), trace(4, 4, 1.5e-3, temperature=1.0)]
+    glue = fit_prespec_glue(prof, traces)
+    assert glue == pytest.approx({1: 1.2e-3, 4: 1.5e-3})
+    assert fit_tree_scales(prof, traces) == pytest.approx(
+        {(1, 15): 0.9, (1, 27): 0.9, (4, 15): 0.9}
+    )
+    fitted = dataclasses.replace(prof, prespec_glue_s=glue)
+    for batch, offset in ((1, 1.2e-3), (2, 1.3e-3), (4, 1.5e-3), (8, 1.5e-3)):
+        bare = lat.prespec_parts_s(prof, batch, 4, 15, 80)
+        with_glue = lat.prespec_parts_s(fitted, batch, 4, 15, 80)
+        assert with_glue[0] == pytest.approx(bare[0] + offset, rel=1e-9)
+        assert with_glue[1] == pytest.approx(bare[1], rel=1e-9)
+    assert lat.prespec_parts_s(fitted, 0, 4, 15, 80)[0] == 0.0
+    # fitting again on the fitted profile gives the same offsets (the model's glue is bare)
+    assert fit_prespec_glue(fitted, traces) == pytest.approx(glue)
+    # a profile round-trips it through JSON, and a bad table is named
+    assert type(prof).from_dict(json.loads(json.dumps(fitted.to_dict()))).prespec_glue_s == glue
+    with pytest.raises(Exception, match="prespec_glue_s"):
+        dataclasses.replace(prof, prespec_glue_s={"0": 1e-3})
