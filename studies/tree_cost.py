@@ -10,7 +10,14 @@ median of each over the traces, and per tree measured at both temperatures what 
 per branch row and step (T>0 median minus greedy median over B x M, in microseconds and in
 draft probes). The calibration fits that cost on its own trees
 (``ssdsim.calibrate.ssd_costs.fit_tree_sample_row_s``); this says whether the validation's
-trees paid the same. Never imports torch or the executor.
+trees paid the same. With ``--profile`` (calibrated JSON or preset), per (folder, B, k) the
+glue decode too (the pre-speculation's first forward, k+1 tokens): the median seconds
+measured, beyond the profile's draft forward of that shape, and their ratio; an offset that
+stays put across k and B is what ``Profile.prespec_glue_s`` holds:
+
+    python studies/tree_cost.py calib=out/loop21/calib/traces --profile out/loop21/calibrated.json
+
+Never imports torch or the executor.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from ssdsim.calibrate.ssd_costs import tree_shape, tree_step_s
+from ssdsim.calibrate.ssd_costs import glue_beyond_model_s, tree_shape, tree_step_s
+from ssdsim.profile import Profile, load_profile
 from ssdsim.trace import Trace, read_trace
 
 log = logging.getLogger("tree_cost")
@@ -93,9 +101,41 @@ def report(steps: dict[Key, list[tuple[float, float | None]]]) -> list[str]:
     return lines
 
 
+def glue_table(profile: Profile, folders: dict[str, Path]) -> list[str]:
+    """Per (folder, B, k) of the SSD traces: the glue decode's median seconds measured, beyond
+    the profile's draft forward of k+1 tokens (``Profile.prespec_glue_s`` left out), and the
+    median ratio of the two."""
+    rows: dict[tuple[str, int, int], list[tuple[float, float]]] = defaultdict(list)
+    for label, folder in folders.items():
+        for path in sorted(folder.glob("*.jsonl")):
+            trace = read_trace(path)
+            if trace.header.policy.get("mode") != "ssd" or trace.summary is None:
+                continue
+            beyond = glue_beyond_model_s(profile, trace)
+            if beyond is None:
+                continue
+            glue = float(trace.summary.extra["draft_glue_mean_s"])
+            batch, k, _ = tree_shape(trace)
+            rows[(label, batch, k)].append((glue, beyond))
+    lines = [f"glue decode against {profile.name}'s draft forward of k+1 tokens:"]
+    lines.append(f"{'folder':8s} {'B':>2s} {'k':>2s} {'runs':>4s} {'ms':>6s} {'beyond':>7s} ratio")
+    for (label, b, k), runs in sorted(rows.items()):
+        ratio = statistics.median(g / (g - e) for g, e in runs if g > e)
+        lines.append(
+            f"{label:8s} {b:2d} {k:2d} {len(runs):4d} "
+            f"{1e3 * statistics.median(g for g, _ in runs):6.2f} "
+            f"{1e3 * statistics.median(e for _, e in runs):7.2f} {ratio:5.2f}"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("folders", nargs="+", help="LABEL=FOLDER of *.jsonl traces")
+    ap.add_argument(
+        "--profile",
+        help="also the glue decode per (B, k) against this profile's draft forward (JSON or preset)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     folders: dict[str, Path] = {}
@@ -106,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(folder).is_dir():
             ap.error(f"{folder}: not a folder")
         folders[label] = Path(folder)
+    profile = load_profile(args.profile) if args.profile else None
     for line in report(collect(folders)):
         log.info(line)
+    if profile is not None:
+        for line in glue_table(profile, folders):
+            log.info(line)
     return 0
 
 

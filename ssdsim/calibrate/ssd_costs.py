@@ -178,11 +178,19 @@ def fit_prespec_glue(profile: Profile, traces: list[Trace]) -> dict[int, float]:
     step about 8% too slow at B = 1, k = 8, and the doorbell's depth with it."""
     extra: dict[int, list[float]] = defaultdict(list)
     for t in traces:
-        glue = (t.summary.extra if t.summary is not None else {}).get("draft_glue_mean_s")
-        if glue:
-            model, _, _ = _model_parts(profile, t)
-            extra[int(t.header.workload.get("batch_size", 1))].append(float(glue) - model)
+        if (beyond := glue_beyond_model_s(profile, t)) is not None:
+            extra[int(t.header.workload.get("batch_size", 1))].append(beyond)
     return {b: max(float(np.median(v)), 0.0) for b, v in sorted(extra.items())}
+
+
+def glue_beyond_model_s(profile: Profile, trace: Trace) -> float | None:
+    """An SSD trace's mean glue seconds beyond the draft's modelled forward of its k+1 tokens
+    (``Profile.prespec_glue_s`` left out of the model), or None where the summary does not say."""
+    glue = (trace.summary.extra if trace.summary is not None else {}).get("draft_glue_mean_s")
+    if not glue:
+        return None
+    model, _, _ = _model_parts(profile, trace)
+    return float(glue) - model
 
 
 def fit_tree_scales(profile: Profile, traces: list[Trace]) -> dict[tuple[int, int], float]:

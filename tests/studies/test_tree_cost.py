@@ -68,3 +68,38 @@ def test_bad_arguments_are_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match=r"no \*\.jsonl"):
         tree_cost.main([f"x={tmp_path / 'empty'}"])
+
+
+def test_glue_beyond_the_profile_per_batch_and_lookahead(tmp_path, caplog):
+    """Runs whose glue took the profile's forward of k+1 tokens plus 1.2 ms: the table reads
+    1.20 ms beyond the model at each (B, k), and a ratio that depends on the forward's size."""
+    from ssdsim import latency as lat
+    from ssdsim.calibrate.ssd_costs import _mean_context
+    from ssdsim.profile import load_profile
+    from ssdsim.trace import Trace
+
+    profile = load_profile("embedded-cpu")
+    folder = tmp_path / "runs"
+    for i, (k, batch) in enumerate([(4, 1), (4, 1), (8, 1), (4, 4)]):
+        policy = Policy(mode="ssd", k=k, fan_out=(3,) * (k + 1), fan_out_miss=(3,) * (k + 1))
+        wl = {"batch_size": batch, "temperature": 0.0, "prompt_len_tokens": [60, 100]}
+        wl["output_len_tokens"] = [32, 32]
+        head = TraceHeader("executor", policy.to_dict(), wl)
+        glue, _ = lat.prespec_parts_s(
+            profile, batch, k, 3 * (k + 1), _mean_context(Trace(head, [], None))
+        )
+        extra = {"draft_glue_mean_s": float(glue) + 1.2e-3, "draft_tree_mean_s": 4e-3}
+        extra["draft_tree_depth_mean"] = 2.0
+        summary = RunSummary("ssd", "p", batch, 0.0, 1, 1.0, 1, 1.0, 1.0, 0.0, 1.0, extra=extra)
+        with TraceWriter(folder / f"r{i}.jsonl", head) as w:
+            w.summary(summary)
+    with caplog.at_level(logging.INFO, logger="tree_cost"):
+        assert tree_cost.main([f"runs={folder}", "--profile", "embedded-cpu"]) == 0
+    rows = [r.getMessage().split() for r in caplog.records]
+    rows = [r for r in rows if r and r[0] == "runs" and len(r) == 7]
+    assert [(r[1], r[2], r[3], r[5]) for r in rows] == [
+        ("1", "4", "2", "1.20"),
+        ("1", "8", "1", "1.20"),
+        ("4", "4", "1", "1.20"),
+    ]
+    assert all(float(r[6]) > 1.0 for r in rows)
