@@ -7,7 +7,8 @@ For each executor trace: simulate its policy on the workload its header records 
 then print, measured against simulated, the mean step, verification, drafting, wait and link
 times of full-batch steps, the pre-speculation time, tokens per row (all, on hits, on misses),
 the hit rate, a hit row's proposals (the tree depth it reached) and accepted
-length, tokens/s per sequence and the number of full-batch steps. Where a validation
+length, tokens/s per sequence, the number of full-batch steps, and the hit rate by the row
+before (a hit or a miss, fully accepted or not). Where a validation
 point misses, this says which part does. Never imports torch or the executor.
 """
 
@@ -70,7 +71,26 @@ def parts(trace: Trace) -> dict[str, float]:
         "accepted_on_hit": _mean([o.accepted_len for o in rows if o.cache_hit]),
         "tokens_per_s": trace.summary.tokens_per_s if trace.summary else NAN,
         "full_steps": float(len(full)),
+        **hit_after(trace),
     }
+
+
+def hit_after(trace: Trace) -> dict[str, float]:
+    """A row's hit rate by the same sequence's row before it: a hit or a miss (jit or fast
+    proposals), all its proposals accepted (full) or not (part); every step counts."""
+    before: dict[int, tuple[bool, bool]] = {}
+    counts = {f"hit_after_{a}_{b}": [0, 0] for a in ("hit", "miss") for b in ("full", "part")}
+    for step in trace.steps:
+        for o in step.seqs:
+            prev = before.get(o.seq)
+            if prev is not None and o.proposed > 0:
+                cell = counts[
+                    f"hit_after_{'hit' if prev[0] else 'miss'}_{'full' if prev[1] else 'part'}"
+                ]
+                cell[0] += int(o.cache_hit)
+                cell[1] += 1
+            before[o.seq] = (o.cache_hit, o.proposed > 0 and o.accepted_len == o.proposed)
+    return {k: hit / n if n else NAN for k, (hit, n) in counts.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
