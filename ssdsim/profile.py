@@ -553,8 +553,8 @@ class Profile:
             size ``{"1": s, "4": s}`` (linear in B between them, the nearest beyond; empty: 0):
             on this CPU the worker's glue took 0.8-1.6 ms more than the same forward timed
             alone at every k and B (loop 21: 2.6 against 1.4 ms at B = 1, k = 8), an offset,
-            not a ratio. Fitted apart from the tree's scale, so that the tree's seconds per
-            step, which set how deep the doorbell lets it grow, do not carry it.
+            not a ratio. Fitted apart from the tree's scale, which then holds the tree's steps
+            alone (on loop 21's runs the doorbell's depth came out the same either way).
     """
 
     name: str
