@@ -30,6 +30,7 @@ import numpy as np
 from ssdsim._schema import SchemaError
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
+from ssdsim.replay import Replay
 from ssdsim.sim.costs import step_costs
 from ssdsim.sim.des import run_simpy
 from ssdsim.sim.outcomes import sample_batch
@@ -51,17 +52,20 @@ def simulate(
     seed: int | None = None,
     trace_path: str | Path | None = None,
     engine: str = "fast",
+    replay: Replay | None = None,
 ) -> RunSummary:
     """Simulate one decoding run and return its summary.
 
     seed: seed of every random stream (None: ``workload.seed``); the same inputs and seed give
     the same summary and trace. trace_path: write the per-step trace there (slower).
     engine: ``fast`` (default) or ``simpy`` (the reference; same results).
+    replay: the workload's greedy texts (``ssdsim.replay``; T = 0 only): accepted lengths and
+    cache hits replayed from them instead of sampled from the profile's chance.
     Raises SchemaError (a ValueError) on bad input before simulating.
     """
     if engine not in ENGINES:
         raise SchemaError(f"simulate: engine got {engine!r}, expected one of {', '.join(ENGINES)}")
-    plan = make_plan(profile, policy, workload, seed)
+    plan = make_plan(profile, policy, workload, seed, replay)
     recorder = Recorder(plan, keep_steps=trace_path is not None)
     t0 = 0.0
     for b, seq_ids in enumerate(plan.batches()):
@@ -77,7 +81,7 @@ def simulate(
         "engine": engine,
         "seed": plan.seed,
         "profile": profile.name,
-        "chance": plan.chance.source,
+        "chance": "replay" if replay is not None else plan.chance.source,
     }
     if plan.mode == "ssd":
         extra["fallback"] = plan.miss_kind

@@ -259,7 +259,7 @@ def validation_pass(cfg: LoopConfig, repeat: int) -> None:
     stage validate later finds every run in its cache.
     """
     args = validate_parser().parse_args(_validate_argv(cfg))
-    _, pts, settings = validate_check(args)
+    _, pts, settings, _ = validate_check(args)
     order = pass_order(pts, repeat, cfg.repeats)
     for p in tqdm(order, desc=f"validation pass {repeat}", unit="run"):
         measure(p, settings, args.out, repeat)

@@ -34,6 +34,12 @@ tokens (``ssdsim.sim.costs``), so a hit row proposes that many: A = min(A, depth
 all of them are accepted the next key's token is a bonus drawn at glue index A with no token
 excluded (the bonus coverage, at fan-out F_A). The depths come from a first pass's costs (the
 simulator samples twice), so outcomes still never depend on timing within a pass.
+
+Replay (``Plan.replay``, T = 0): each slot walks its sequence's greedy text instead
+(``_replay_chunk``): its next row starts at a text position (1: the prefill emitted text[0]),
+the replay gives the row's accepted length and the bonus rank, and the next request hits when
+that rank is within the row's fan-out at the accepted length. The uniforms are still drawn (and
+unused), so the streams stay aligned with sampled runs.
 """
 
 from __future__ import annotations
@@ -213,6 +219,45 @@ def _run_chunk(
     return accepted, hit
 
 
+@dataclass
+class _ReplaySlot:
+    """One slot's state under replay: its request hit, and the text position of its next row."""
+
+    hit: bool = False
+    pos: int = 1
+
+
+def _replay_chunk(
+    plan: Plan, slots: list[_ReplaySlot], cap: np.ndarray, seq_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Accepted lengths and hit states of one chunk of steps, read off the replay's texts."""
+    replay = plan.replay
+    assert replay is not None
+    steps, n = cap.shape[0], len(seq_ids)
+    accepted = np.zeros((steps, n), dtype=np.int64)
+    hit = np.zeros((steps, n), dtype=bool)
+    k, ssd = plan.policy.k, plan.mode == "ssd"
+    miss_by = "fast" if plan.miss_kind == "fast" else "draft"
+    caps = cap[:, 0].tolist()
+    for s in range(n):
+        seq, slot = int(seq_ids[s]), slots[s]
+        for t in range(steps):
+            hit[t, s] = slot.hit
+            if plan.mode == "ar":
+                slot.pos += 1
+                continue
+            if ssd and slot.hit:
+                row = replay.row(seq, slot.pos, int(caps[t]), "draft")
+                fans = plan.policy.fan_out
+            else:
+                row = replay.row(seq, slot.pos, k, miss_by if ssd else "draft")
+                fans = plan.policy.fan_out_miss
+            accepted[t, s] = row.accepted
+            slot.pos += row.accepted + 1
+            slot.hit = ssd and 0 < row.rank <= fans[row.accepted]
+    return accepted, hit
+
+
 def _caps(plan: Plan, depth: list[int] | None, first: int) -> np.ndarray:
     """(CHUNK_STEPS, 1) proposals of a hit row at steps first.. : depth of the step before."""
     k = plan.policy.k
@@ -241,11 +286,14 @@ def sample_batch(
     if plan.cdf_hit_seq is None:
         cdfs = (plan.cdf_hit, plan.cdf_miss)
     run_slots = [_Slot() for _ in range(slots)]
+    replay_slots = [_ReplaySlot() for _ in range(slots)]
     while remaining.any():
         u = acc_rng.random((CHUNK_STEPS, slots))
         v = rank_rng.random((CHUNK_STEPS, slots))
         cap = _caps(plan, depth, first)
-        if plan.run_hit is not None:
+        if plan.replay is not None:
+            accepted, hit = _replay_chunk(plan, replay_slots, cap, seq_ids)
+        elif plan.run_hit is not None:
             accepted, hit = _run_chunk(plan, u, v, run_slots, cap, seq_ids)
         else:
             accepted, hit, hit0 = _chunk(plan, u, v, hit0, cap, cdfs)

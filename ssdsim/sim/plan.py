@@ -28,6 +28,7 @@ from ssdsim.chance import (
 )
 from ssdsim.policy import Policy
 from ssdsim.profile import FAST_CONTEXTS, RUN_ALPHA_FIELDS, Profile
+from ssdsim.replay import Replay
 from ssdsim.workload import Workload, prompt_lengths
 
 STREAMS = {
@@ -88,6 +89,8 @@ class Plan:
     rank_bounds/rank_bounds_miss: (k+1, E) c_j at the buckets' last ranks (1, 3, 7, ..) after
         a hit / on a missed row, row j < k after j accepted proposals, row k the bonus after
         all were: the rank-stream uniform v falls in bucket #{edges : v >= c_j(edge)}.
+    replay: the workload's greedy texts (``ssdsim.replay``, T = 0 only): accepted lengths and
+        hits are read off them instead of sampled; None: sampled from the chance model.
     """
 
     profile: Profile
@@ -117,6 +120,7 @@ class Plan:
     fast_before: dict[str, np.ndarray] | None = None
     cov_seq: np.ndarray | None = None
     fast_nomatch: dict[str, float] = field(default_factory=dict)
+    replay: Replay | None = None
 
     _moved: dict[float, tuple] = field(default_factory=dict, repr=False, compare=False)
 
@@ -309,7 +313,11 @@ def _fast_context_cdfs(
 
 
 def make_plan(
-    profile: Profile, policy: Policy, workload: Workload, seed: int | None = None
+    profile: Profile,
+    policy: Policy,
+    workload: Workload,
+    seed: int | None = None,
+    replay: Replay | None = None,
 ) -> Plan:
     """Check the inputs (clear errors before any work) and resolve them into a Plan."""
     seed = _check_inputs(profile, policy, workload, seed)
@@ -331,6 +339,13 @@ def make_plan(
     draft_t = (
         policy.draft_temperature if policy.draft_temperature is not None else workload.temperature
     )
+    if replay is not None:
+        if workload.temperature != 0 or draft_t != 0:
+            raise SchemaError(
+                f"simulate: a replay holds greedy texts; got temperature={workload.temperature:g}, "
+                f"draft temperature={draft_t:g}, expected both 0"
+            )
+        replay.check_fits(prompts, int(outputs.max()), k, "simulate")
     rs = _spreads(at, policy, miss_kind, len(outputs), seed)
     spread = _spread_cdfs(at, policy, miss_kind, rs)
     runs = _run_cdfs(at, policy, miss_kind)
@@ -367,4 +382,5 @@ def make_plan(
         thr_hit_cut=np.array(
             [float(coverage_for(at, "hit", k, k, f)) for f in policy.fan_out] if ssd else []
         ),
+        replay=replay,
     )

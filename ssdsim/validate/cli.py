@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ssdsim._schema import SchemaError
 from ssdsim.profile import Profile, load_profile
+from ssdsim.replay import Replay, load_replay
 from ssdsim.validate.compare import SEEDS, format_table, row, summarize, trace_workload
 from ssdsim.validate.grid import Point, full_grid, grid, pass_order, quick_grid
 from ssdsim.validate.runner import RunSettings, ValidationError, measure
@@ -99,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="reruns of a run other processes disturbed (the least disturbed is kept); default 2",
     )
+    p.add_argument(
+        "--replay",
+        help="greedy texts of the prompts (python -m executor.replay): T = 0 points replay their "
+        "accepted lengths and hits from them instead of sampling the profile's chance; the table "
+        "goes to validation_replay.json",
+    )
     p.add_argument("--json", action="store_true", help="end with one JSON line")
     return p
 
@@ -132,7 +139,9 @@ def points_from_args(args: argparse.Namespace, profile: Profile) -> list[Point]:
     return grid(profile, **kw)
 
 
-def check(args: argparse.Namespace) -> tuple[Profile, list[Point], RunSettings]:
+def check(
+    args: argparse.Namespace,
+) -> tuple[Profile, list[Point], RunSettings, Replay | None]:
     """Everything checked before the first run."""
     for name, low in (
         ("max_new_tokens", 1),
@@ -163,11 +172,18 @@ def check(args: argparse.Namespace) -> tuple[Profile, list[Point], RunSettings]:
         quiet_timeout_s=args.quiet_wait,
         vary_seed=not args.fixed_seed,
     )
-    return profile, pts, settings
+    replay = load_replay(args.replay) if args.replay else None
+    return profile, pts, settings, replay
 
 
 def run(
-    profile: Profile, pts: list[Point], settings: RunSettings, out: Path, repeats: int, seeds: int
+    profile: Profile,
+    pts: list[Point],
+    settings: RunSettings,
+    out: Path,
+    repeats: int,
+    seeds: int,
+    replay: Replay | None = None,
 ) -> tuple[list[dict], dict]:
     """Measure every point (pass by pass), then simulate and compare."""
     records: dict[str, list[dict]] = {p.key: [] for p in pts}
@@ -177,8 +193,9 @@ def run(
                 bar.set_postfix_str(p.label)
                 records[p.key].append(measure(p, settings, out, r))
                 bar.update()
-    rows = [row(profile, records[p.key], seeds) for p in pts]
+    rows = [row(profile, records[p.key], seeds, replay) for p in pts]
     summary = summarize(rows)
+    summary["replay"] = replay.source if replay is not None else None
     summary["workload"] = trace_workload(records[pts[0].key][0]["trace"]).to_dict()
     summary["settings"] = settings.as_dict()
     return rows, summary
@@ -188,14 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        profile, pts, settings = check(args)
-        rows, summary = run(profile, pts, settings, args.out, args.repeats, args.seeds)
+        profile, pts, settings, replay = check(args)
+        rows, summary = run(profile, pts, settings, args.out, args.repeats, args.seeds, replay)
     except (SchemaError, ValidationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_table(rows, summary))
     out = {**summary, "profile": profile.name, "rows": rows}
-    (args.out / "validation.json").write_text(json.dumps(out, indent=1))
+    name = "validation_replay.json" if replay is not None else "validation.json"
+    (args.out / name).write_text(json.dumps(out, indent=1))
     if args.json:
         print(json.dumps(out))
     return 0

@@ -49,6 +49,7 @@ from ssdsim.calibrate.speed import (
 from ssdsim.calibrate.trace_costs import step_records
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
+from ssdsim.replay import Replay
 from ssdsim.simulator import simulate
 from ssdsim.trace import iter_records, read_trace
 from ssdsim.validate.floor import noise_floor
@@ -72,10 +73,18 @@ SEEDS = 32
 
 
 def predict(
-    profile: Profile, policy: Policy, workload: Workload, seeds: int = SEEDS
+    profile: Profile,
+    policy: Policy,
+    workload: Workload,
+    seeds: int = SEEDS,
+    replay: Replay | None = None,
 ) -> dict[str, Any]:
-    """Mean simulated tokens/s (per sequence and for the batch) and hit rate over ``seeds`` seeds."""
-    runs = [simulate(profile, policy, workload, seed=workload.seed + i) for i in range(seeds)]
+    """Mean simulated tokens/s (per sequence and for the batch) and hit rate over ``seeds`` seeds
+    (``replay``: outcomes replayed from the workload's greedy texts, ``ssdsim.replay``)."""
+    runs = [
+        simulate(profile, policy, workload, seed=workload.seed + i, replay=replay)
+        for i in range(seeds)
+    ]
     hits = [r.hit_rate for r in runs if r.hit_rate is not None]
     return {
         "tokens_per_s": statistics.fmean(r.tokens_per_s for r in runs),
@@ -137,11 +146,20 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str, Any]:
-    """One table row from the repeats of a point."""
+def replays(policy: Policy, workload: Workload) -> bool:
+    """Whether a point's outcomes can be replayed from greedy texts: T = 0, greedy drafting."""
+    return workload.temperature == 0 and not policy.draft_temperature
+
+
+def row(
+    profile: Profile, records: list[dict[str, Any]], seeds: int, replay: Replay | None = None
+) -> dict[str, Any]:
+    """One table row from the repeats of a point (``replay``: used at T = 0 points)."""
     first = records[0]
     policy = Policy.from_dict(first["policy"])
-    pred = predict(profile, policy, trace_workload(first["trace"]), seeds)
+    workload = trace_workload(first["trace"])
+    replayed = replay is not None and replays(policy, workload)
+    pred = predict(profile, policy, workload, seeds, replay if replayed else None)
     meas = {
         n: _median([r["measured"].get(n) for r in records])
         for n in ("tokens_per_s", "batch_tokens_per_s", "hit_rate", "tokens_per_step")
@@ -180,6 +198,7 @@ def row(profile: Profile, records: list[dict[str, Any]], seeds: int) -> dict[str
         "batch_size": first["batch_size"],
         "temperature": first["temperature"],
         "repeats": len(records),
+        "replayed": replayed,
         "measured": meas,
         "predicted": pred,
         "error": err,
@@ -302,6 +321,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def format_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     head = f"{'point':44s} {'measured':>9s} {'predicted':>9s} {'error':>7s} {'adjusted':>8s} {'speedup':>7s}  {'hit meas':>8s} {'hit pred':>8s} {'other':>5s}"
     lines = [head, "-" * len(head)]
+    if summary.get("replay"):
+        lines.insert(0, f"T = 0 points: outcomes replayed from {summary['replay']} (greedy texts)")
     for r in rows:
         m, p = r["measured"], r["predicted"]
         hm = f"{m['hit_rate']:.3f}" if m["hit_rate"] is not None else "-"
