@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ssdsim._schema import SchemaError
+from ssdsim.trace import Trace
 
 REPLAY_SCHEMA_VERSION = 1
 
@@ -149,7 +150,13 @@ def replay_from_dict(data: dict[str, Any], source: str = "") -> Replay:
                 f"position (got {len(text)}, {len(top)}, {len(fast)}) and no empty draft_top"
             )
         out.append(ReplaySeq(prompt_len, text, top, fast))
-    return Replay(tuple(out), int(data.get("max_k", 0)), int(data.get("depth", 0)), source)
+    limits = {}
+    for name in ("max_k", "depth"):
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SchemaError(f"{where}: {name} got {value!r}, expected an integer >= 1")
+        limits[name] = value
+    return Replay(tuple(out), limits["max_k"], limits["depth"], source)
 
 
 def load_replay(path: str | Path) -> Replay:
@@ -162,3 +169,49 @@ def load_replay(path: str | Path) -> Replay:
     except json.JSONDecodeError as exc:
         raise SchemaError(f"{p}: not JSON ({exc})") from exc
     return replay_from_dict(data, str(p))
+
+
+def check_trace(replay: Replay, trace: Trace) -> dict[str, int]:
+    """Replay every row of a T = 0 executor trace and count what comes out differently.
+
+    Walks each sequence's rows from text position 1 (the prefill emitted text[0]): the emitted
+    ids against the text (``text_wrong``, rows with ids), each SD/SSD row's accepted length from
+    its start and proposal count (``accepted_wrong``; a fast row asks for k and must find as
+    many proposals as it verified, ``proposed_wrong``), and each SSD row's hit against the
+    replayed rank of the bonus before it (``hit_wrong`` of ``hits_checked``; a sequence's first
+    row has no bonus before it)."""
+    policy = trace.header.policy
+    mode, k = policy.get("mode"), int(policy.get("k", 0))
+    fans = {True: policy.get("fan_out") or [], False: policy.get("fan_out_miss") or []}
+    if float(trace.header.workload.get("temperature", 0)) != 0:
+        raise SchemaError(
+            "check_trace: the trace's temperature is not 0; a replay holds greedy texts"
+        )
+    counts = dict.fromkeys(
+        ("rows", "text_wrong", "accepted_wrong", "proposed_wrong", "hits_checked", "hit_wrong"), 0
+    )
+    pos: dict[int, int] = {}
+    expect: dict[int, bool] = {}
+    for step in trace.steps:
+        for o in step.seqs:
+            at = pos.get(o.seq, 1)
+            text = replay.sequences[o.seq].text
+            if o.token_ids is not None:
+                counts["text_wrong"] += int(
+                    list(o.token_ids) != list(text[at : at + o.emitted_tokens])
+                )
+            pos[o.seq] = at + o.emitted_tokens
+            if mode == "ar":
+                continue
+            counts["rows"] += 1
+            if mode == "ssd" and o.seq in expect:
+                counts["hits_checked"] += 1
+                counts["hit_wrong"] += int(bool(o.cache_hit) != expect[o.seq])
+            fast = mode == "ssd" and not o.cache_hit and o.proposer in ("fast", "none")
+            got = replay.row(o.seq, at, k if fast else o.proposed, "fast" if fast else "draft")
+            counts["accepted_wrong"] += int(got.accepted != o.accepted_len)
+            counts["proposed_wrong"] += int(got.proposed != o.proposed)
+            if mode == "ssd":
+                fan = fans[bool(o.cache_hit)]
+                expect[o.seq] = 0 < got.rank <= fan[got.accepted]
+    return counts

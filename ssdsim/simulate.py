@@ -4,6 +4,9 @@
         --batch-size 1 --temperature 0 --output-len 512 --num-prompts 32 --json
     python -m ssdsim.simulate --profile my_profile.json --policy policy.json --workload w.json --trace t.jsonl
     python -m ssdsim.simulate --list-profiles
+    python -m ssdsim.simulate --profile out/loop21/calibrated.json --policy policy.json \
+        --prompts out/loop21/prompts_valid.jsonl --num-prompts 12 --output-len 64 \
+        --replay out/loop21/replay_valid.json      # T = 0: outcomes from the prompts' texts
 
 Bad input is reported before anything is simulated (exit status 2, the message names the flag
 or field). Imports only ssdsim (no torch).
@@ -21,6 +24,7 @@ from typing import Any
 from ssdsim._schema import SchemaError
 from ssdsim.policy import FALLBACKS, MODES, Policy, parse_int_list
 from ssdsim.profile import list_presets, load_profile
+from ssdsim.replay import load_replay
 from ssdsim.simulator import ENGINES, simulate
 from ssdsim.trace import RunSummary
 from ssdsim.workload import Workload
@@ -68,6 +72,12 @@ def _workload_flags(ap: argparse.ArgumentParser) -> None:
         "--prompt-len", type=int, help="prompt tokens per sequence (without a prompt set)"
     )
     wl.add_argument("--num-prompts", type=int, help="sequences in the run, decoded in batches")
+    wl.add_argument("--prompts", help="prompt set name or JSON-lines file (its prompt lengths)")
+    wl.add_argument(
+        "--replay",
+        help="greedy texts of the prompts (python -m executor.replay; T = 0): accepted lengths "
+        "and hits replayed from them instead of sampled",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +158,7 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
         ("output_len", "output_len_tokens"),
         ("prompt_len", "prompt_len_tokens"),
         ("num_prompts", "num_prompts"),
+        ("prompts", "prompts"),
     ):
         if getattr(args, flag) is not None:
             changes[field] = getattr(args, flag)
@@ -160,6 +171,7 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
             "output_len_tokens": "--output-len",
             "prompt_len_tokens": "--prompt-len",
             "num_prompts": "--num-prompts",
+            "prompts": "--prompts",
         }
         names = [flag[f] for f in changes if f"Workload.{f}" in str(exc)]
         raise SchemaError(f"{names[0] + ': ' if names else ''}{exc}") from exc
@@ -196,8 +208,15 @@ def main(argv: list[str] | None = None) -> int:
         workload = workload_from_args(args)
         if args.seed is not None and args.seed < 0:
             raise SchemaError(f"--seed: got {args.seed}, expected an integer >= 0")
+        replay = _flagged("--replay", load_replay, args.replay) if args.replay else None
         summary = simulate(
-            profile, policy, workload, seed=args.seed, trace_path=args.trace, engine=args.engine
+            profile,
+            policy,
+            workload,
+            seed=args.seed,
+            trace_path=args.trace,
+            engine=args.engine,
+            replay=replay,
         )
     except SchemaError as exc:
         ap.error(str(exc))

@@ -9,6 +9,8 @@ trees with fast misses) the grid does not run:
 
     python -m ssdsim.calibrate out/loop18/calib/traces/*.jsonl --latency out/loop18/latency.json -o P.json
     python studies/repredict_paired.py out/loop18/closed_loop.json --profile P.json
+    python studies/repredict_paired.py out/loop21/closed_loop.json --profile P.json \
+        --replay out/loop21/replay_valid.json      # T = 0 outcomes from the prompts' texts
 
 prints, per policy, the measured speedup over AR (median of per-round ratios), the one the
 loop predicted, the one ``--profile`` predicts and its error, then the median and max |error|
@@ -32,6 +34,7 @@ from loop_paired import paired_speedups  # noqa: E402
 from ssdsim._schema import SchemaError, read_json  # noqa: E402
 from ssdsim.policy import Policy  # noqa: E402
 from ssdsim.profile import load_profile  # noqa: E402
+from ssdsim.replay import Replay, load_replay  # noqa: E402
 from ssdsim.validate.compare import predict  # noqa: E402
 from ssdsim.workload import Workload  # noqa: E402
 
@@ -71,13 +74,16 @@ def paired_workload(paired: dict[str, Any]) -> Workload:
     )
 
 
-def repredict(paired: dict[str, Any], profile_path: str) -> dict[str, Any]:
-    """Rows per policy (measured, loop's prediction, this profile's, error) and the summary."""
+def repredict(
+    paired: dict[str, Any], profile_path: str, replay: Replay | None = None
+) -> dict[str, Any]:
+    """Rows per policy (measured, loop's prediction, this profile's, error) and the summary
+    (``replay``: outcomes replayed from the prompts' greedy texts, ``ssdsim.replay``)."""
     profile = load_profile(profile_path)
     wl = paired_workload(paired)
     pols = {n: Policy.from_dict(r["policy"]) for n, r in paired["policies"].items()}
     rates = {n: list(r["rounds"]) for n, r in paired["policies"].items()}
-    predicted = {n: predict(profile, p, wl)["tokens_per_s"] for n, p in pols.items()}
+    predicted = {n: predict(profile, p, wl, replay=replay)["tokens_per_s"] for n, p in pols.items()}
     rows, summary = paired_speedups(rates, predicted)
     before = paired.get("speedup_vs_ar", {})
     for name, row in rows.items():
@@ -90,12 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("closed_loop", type=Path, help="a loop's closed_loop.json (stage paired ran)")
     ap.add_argument("--profile", required=True, help="profile JSON or preset name")
+    ap.add_argument(
+        "--replay",
+        type=Path,
+        help="greedy texts of the paired prompts (python -m executor.replay): replay the "
+        "outcomes instead of sampling them",
+    )
     ap.add_argument("--json", action="store_true", help="end with one JSON line of the result")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     paired = load_paired(args.closed_loop)
     load_profile(args.profile)  # a bad profile fails before any simulation
-    out = repredict(paired, args.profile)
+    replay = load_replay(args.replay) if args.replay else None
+    out = repredict(paired, args.profile, replay)
     lines = [f"{'policy':32s} {'measured':>8s} {'loop':>6s} {'now':>6s} {'error':>7s}"]
     for name, r in sorted(out["rows"].items(), key=lambda kv: -abs(kv[1]["error"])):
         loop = f"{r['loop_predicted']:.2f}" if r["loop_predicted"] is not None else "-"

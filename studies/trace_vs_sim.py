@@ -22,9 +22,10 @@ from pathlib import Path
 
 from ssdsim.policy import Policy
 from ssdsim.profile import load_profile
+from ssdsim.replay import load_replay
 from ssdsim.simulator import simulate
 from ssdsim.trace import Trace, read_trace
-from ssdsim.validate.compare import trace_workload
+from ssdsim.validate.compare import replays, trace_workload
 
 NAN = float("nan")
 
@@ -83,7 +84,7 @@ def hit_after(trace: Trace) -> dict[str, float]:
     for step in trace.steps:
         for o in step.seqs:
             prev = before.get(o.seq)
-            if prev is not None and o.proposed > 0:
+            if prev is not None and o.proposed > 0 and o.cache_hit is not None:
                 cell = counts[
                     f"hit_after_{'hit' if prev[0] else 'miss'}_{'full' if prev[1] else 'part'}"
                 ]
@@ -98,18 +99,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("profile", help="profile JSON or preset name")
     ap.add_argument("traces", nargs="+", type=Path, help="executor traces (JSON lines)")
     ap.add_argument("--seed", type=int, default=None, help="simulator seed (default: the run's)")
+    ap.add_argument(
+        "--replay",
+        type=Path,
+        help="greedy texts of the run's prompts (python -m executor.replay): T = 0 runs replay "
+        "their outcomes instead of sampling them",
+    )
     args = ap.parse_args(argv)
     missing = [str(p) for p in args.traces if not p.is_file()]
     if missing:
         ap.error(f"no such trace file: {', '.join(missing)}")
     profile = load_profile(args.profile)
+    replay = load_replay(args.replay) if args.replay else None
     for path in args.traces:
         measured = read_trace(path)
         policy = Policy.from_dict(measured.header.policy)
         workload = trace_workload(str(path))
         seed = workload.seed if args.seed is None else args.seed
         with tempfile.TemporaryDirectory() as d:
-            simulate(profile, policy, workload, seed=seed, trace_path=Path(d) / "sim.jsonl")
+            simulate(
+                profile,
+                policy,
+                workload,
+                seed=seed,
+                trace_path=Path(d) / "sim.jsonl",
+                replay=replay if replays(policy, workload) else None,
+            )
             simulated = read_trace(Path(d) / "sim.jsonl")
         m, s = parts(measured), parts(simulated)
         print(f"{path}: {policy.label()}, B={workload.batch_size}, T={workload.temperature:g}")

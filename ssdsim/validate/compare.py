@@ -28,6 +28,10 @@ prediction with each pass's tokens/s times its ``speed`` (the pass as it would h
 calibration's speed); the summary's ``adjusted_*`` keys pool those. Both are reported: the
 plain error is what a user of the profile sees on a machine that drifts; the adjusted one is the
 model's own, with the drift the probe saw taken out. Points without probes have no adjusted error.
+
+With a replay of the prompts' greedy texts (``ssdsim.replay``, ``--replay``), T = 0 points with
+greedy drafting are simulated with their accepted lengths and hits replayed from the texts
+(``replayed`` in the row): what is left of their error is timing and the machine.
 Never torch or the executor.
 """
 

@@ -142,3 +142,23 @@ def test_profile_and_workload_file_errors(capsys, tmp_path):
         main(["--mode", "ar", "--workload", str(bad)])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "--workload:" in err and "is not valid JSON" in err
+
+
+def test_replay_from_the_command_line(capsys, tmp_path):
+    """--replay: T = 0 outcomes from the prompts' texts (an always-right draft: every SD step
+    accepts all k); a missing file and a temperature above 0 are named."""
+    from tests.ssdsim.test_sim_replay import make_replay
+    from tests.studies.test_replay_check import _write
+
+    replay = _write(make_replay(lambda q: True), tmp_path / "r.json")
+    argv = ["--mode", "sd", "--k", "4", "--output-len", "40", "--prompt-len", "10"]
+    argv += ["--num-prompts", "3", "--json", "--replay", str(replay)]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["mean_accepted_len"] == pytest.approx(4.0)
+    for extra, needle in (
+        (["--replay", str(tmp_path / "none.json")], "--replay: replay: no such file"),
+        (["--temperature", "1"], "expected both 0"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(argv + extra)
+        assert e.value.code == 2 and needle in capsys.readouterr().err

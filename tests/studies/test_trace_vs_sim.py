@@ -66,3 +66,14 @@ def test_hit_rate_by_the_row_before():
     assert got["hit_after_hit_part"] == 0.5
     assert got["hit_after_miss_part"] == 1.0
     assert math.isnan(got["hit_after_miss_full"])
+
+
+def test_an_sd_trace_has_no_hit_rates(tmp_path, capsys):
+    """SD rows carry no cache hit: the hit-rate rows are NaN, not an error."""
+    wl = Workload(batch_size=1, output_len_tokens=24, prompt_len_tokens=50, num_prompts=2)
+    trace = tmp_path / "sd.jsonl"
+    simulate(load_profile("embedded-cpu"), Policy(mode="sd", k=3), wl, trace_path=trace)
+    assert trace_vs_sim.main(["embedded-cpu", str(trace)]) == 0
+    ratios = _ratios(capsys.readouterr().out)
+    assert ratios["tokens_per_row"] == pytest.approx(1.0)
+    assert all(v != v for k, v in ratios.items() if k.startswith("hit_after"))

@@ -142,11 +142,16 @@ def test_bad_replays_rejected(toy):
         simulate(toy, uniform_ssd(K, 2), _wl(num_prompts=5), replay=replay)
     with pytest.raises(SchemaError, match="kind"):
         replay_from_dict({"kind": "trace"})
+    one = {"prompt_len": 3, "text": [1], "draft_top": [[1]], "fast": [[]]}
+    with pytest.raises(SchemaError, match="max_k got None"):
+        replay_from_dict({"kind": "text_replay", "schema_version": 1, "sequences": [one]})
     with pytest.raises(SchemaError, match="one entry per position"):
         replay_from_dict(
             {
                 "kind": "text_replay",
                 "schema_version": 1,
+                "max_k": 4,
+                "depth": 8,
                 "sequences": [{"prompt_len": 3, "text": [1, 2], "draft_top": [[1]], "fast": [[]]}],
             }
         )
