@@ -46,6 +46,9 @@ class RowOutcome:
 
 @dataclass(frozen=True)
 class ReplaySeq:
+    """One sequence: its prompt's length, the greedy text, the draft's candidates per position
+    (``draft_top``) and the n-gram proposals per position (``fast``)."""
+
     prompt_len: int
     text: tuple[int, ...]
     top: tuple[tuple[int, ...], ...]
