@@ -22,6 +22,8 @@ Pure Python and numpy; never torch or the executor.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from ssdsim._schema import SchemaError
+from ssdsim.policy import Policy
 from ssdsim.trace import Trace
+from ssdsim.workload import Workload
 
 REPLAY_SCHEMA_VERSION = 1
 
@@ -63,12 +67,13 @@ class Replay:
     max_k: int
     depth: int
     source: str = ""
+    digest: str = ""  # sha256 of the file it was read from (names optimizer studies)
 
     def row(self, seq: int, pos: int, n: int, proposer: str) -> RowOutcome:
         """The row of sequence ``seq`` whose first proposal would be text[pos]: up to ``n``
         proposals from ``draft`` (greedy; n is k, or a hit's tree depth) or ``fast`` (the n-gram
         speculator's, at most k)."""
-        s = self.sequences[seq]
+        s = self.sequences[seq % len(self.sequences)]  # a workload cycles its prompt set
         end = len(s.text)
         if proposer == "fast":
             props = s.fast[pos][:n] if pos < end else ()
@@ -98,21 +103,17 @@ class Replay:
     ) -> None:
         """Errors (naming ``where``) when the replay cannot serve a workload whose sequences have
         these prompt lengths, outputs of up to ``longest_output`` tokens and lookahead ``k``."""
-        sequences = len(prompt_lens)
-        if len(self.sequences) < sequences:
-            raise SchemaError(
-                f"{where}: replay {self.source!r} holds {len(self.sequences)} sequences, "
-                f"expected at least {sequences} (the workload's prompts)"
-            )
-        theirs = [s.prompt_len for s in self.sequences[:sequences]]
+        n = len(self.sequences)
+        theirs = [self.sequences[i % n].prompt_len for i in range(len(prompt_lens))]
         if list(map(int, prompt_lens)) != theirs:
             raise SchemaError(
-                f"{where}: replay {self.source!r} prompt lengths {theirs} differ from the "
-                f"workload's {list(map(int, prompt_lens))} (another prompt set?)"
+                f"{where}: replay {self.source!r} prompt lengths {theirs} (its {n} sequences, "
+                f"cycled as a workload cycles its prompt set) differ from the workload's "
+                f"{list(map(int, prompt_lens))} (another prompt set?)"
             )
         if k > self.max_k:
             raise SchemaError(f"{where}: k={k} beyond the replay's max_k={self.max_k}")
-        short = min(len(s.text) for s in self.sequences[:sequences])
+        short = min(len(s.text) for s in self.sequences)
         if short < longest_output + k + 1:
             raise SchemaError(
                 f"{where}: replay {self.source!r} texts hold {short} tokens, expected at least "
@@ -167,11 +168,19 @@ def load_replay(path: str | Path) -> Replay:
     p = Path(path)
     if not p.is_file():
         raise SchemaError(f"replay: no such file {p}")
+    raw = p.read_bytes()
     try:
-        data = json.loads(p.read_text())
+        data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise SchemaError(f"{p}: not JSON ({exc})") from exc
-    return replay_from_dict(data, str(p))
+    return dataclasses.replace(
+        replay_from_dict(data, str(p)), digest=hashlib.sha256(raw).hexdigest()
+    )
+
+
+def applies(policy: Policy, workload: Workload) -> bool:
+    """Whether a run's outcomes follow from greedy texts: T = 0 and greedy drafting."""
+    return workload.temperature == 0 and not policy.draft_temperature
 
 
 def check_trace(replay: Replay, trace: Trace) -> dict[str, int]:

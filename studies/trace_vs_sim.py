@@ -22,10 +22,10 @@ from pathlib import Path
 
 from ssdsim.policy import Policy
 from ssdsim.profile import load_profile
-from ssdsim.replay import load_replay
+from ssdsim.replay import applies, load_replay
 from ssdsim.simulator import simulate
 from ssdsim.trace import Trace, read_trace
-from ssdsim.validate.compare import replays, trace_workload
+from ssdsim.validate.compare import trace_workload
 
 NAN = float("nan")
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 workload,
                 seed=seed,
                 trace_path=Path(d) / "sim.jsonl",
-                replay=replay if replays(policy, workload) else None,
+                replay=replay if applies(policy, workload) else None,
             )
             simulated = read_trace(Path(d) / "sim.jsonl")
         m, s = parts(measured), parts(simulated)

@@ -19,6 +19,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
@@ -27,11 +28,20 @@ from ssdsim._schema import SchemaError
 from ssdsim.optimize import report
 from ssdsim.optimize.plots import write_figures
 from ssdsim.optimize.search import optimize
-from ssdsim.optimize.settings import OBJECTIVES, SAMPLERS, Settings, space_for
+from ssdsim.optimize.settings import (
+    OBJECTIVES,
+    SAMPLERS,
+    Settings,
+    reeval_workload,
+    search_workload,
+    space_for,
+)
 from ssdsim.optimize.storage import describe_storage, open_storage
 from ssdsim.optimize.sweep import run_sweep
-from ssdsim.policy import FALLBACKS
+from ssdsim.policy import FALLBACKS, Policy
 from ssdsim.profile import Profile, load_profile
+from ssdsim.replay import load_replay
+from ssdsim.sim.plan import make_plan
 from ssdsim.workload import Workload
 
 log = logging.getLogger("ssdsim.optimize")
@@ -177,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="default: %(default)s",
     )
     p.add_argument(
+        "--replay",
+        help="greedy texts of the workload's prompts (python -m executor.replay): at T = 0 the "
+        "trials replay their accepted lengths and hits instead of sampling them (the workload "
+        "must name those prompts)",
+    )
+    p.add_argument(
         "--objective",
         default="tokens_per_s",
         choices=OBJECTIVES,
@@ -255,7 +271,25 @@ def _settings(args: argparse.Namespace, profile: Profile) -> Settings:
         reeval_seeds=args.reeval_seeds,
         progress=not args.quiet,
         objective=args.objective,
+        replay=load_replay(args.replay) if args.replay else None,
     )
+
+
+def check_replay(
+    profile: Profile,
+    workload: Workload,
+    batch_sizes: Sequence[int],
+    temperatures: Sequence[float],
+    settings: Settings,
+) -> None:
+    """``--replay`` must serve every T = 0 study's search and re-evaluation workloads (their
+    prompts cycled as the workload cycles its prompt set); errors name the problem."""
+    if 0 not in temperatures:
+        raise SchemaError("--replay: it holds greedy texts, but no study runs at temperature 0")
+    for b in batch_sizes:
+        work = dataclasses.replace(workload, batch_size=b, temperature=0.0)
+        for wl in (search_workload(work, settings), reeval_workload(work, settings)):
+            make_plan(profile, Policy(mode="sd", k=settings.k_max), wl, replay=settings.replay)
 
 
 def check_inputs(args: argparse.Namespace) -> tuple[Job, Settings]:
@@ -282,6 +316,8 @@ def check_inputs(args: argparse.Namespace) -> tuple[Job, Settings]:
     if args.storage not in (None, "memory"):
         open_storage(args.storage)  # a bad URL or path fails here, not after the first study
     temperatures = args.temperatures or (workload.temperature,)
+    if settings.replay is not None:
+        check_replay(profile, workload, batch_sizes, temperatures, settings)
     return Job(profile, workload, batch_sizes, temperatures, sweep, args.out), settings
 
 

@@ -23,6 +23,7 @@ import optuna
 from ssdsim.optimize.space import Allocator, SearchSpace, cache_memory_bytes, policy_from_trial
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
+from ssdsim.replay import Replay, applies
 from ssdsim.trace import RunSummary
 from ssdsim.workload import Workload
 
@@ -36,12 +37,14 @@ WORKER_ATTR = "worker"
 METRICS = ("tokens_per_s", "batch_tokens_per_s", "hit_rate", "mean_accepted_len", "tokens_per_step")
 
 
-def simulator_for(profile: Profile) -> Simulate:
-    """The real simulator bound to one profile."""
+def simulator_for(profile: Profile, replay: Replay | None = None) -> Simulate:
+    """The real simulator bound to one profile (and to a replay of the prompts' greedy texts,
+    used where it applies: T = 0 with greedy drafting)."""
     from ssdsim.simulator import simulate
 
     def run(policy: Policy, workload: Workload, seed: int) -> RunSummary:
-        return simulate(profile, policy, workload, seed=seed)
+        used = replay if replay is not None and applies(policy, workload) else None
+        return simulate(profile, policy, workload, seed=seed, replay=used)
 
     return run
 

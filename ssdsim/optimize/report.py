@@ -62,6 +62,9 @@ def summary_dict(
             "top_n": settings.top_n,
         },
         "cache_memory_limit_bytes": result.cache_limit_bytes,
+        "replay": settings.replay.source
+        if settings.replay is not None and workload.temperature == 0
+        else None,
         "elapsed_s": result.elapsed_s,
         "best": row(result.best, result),
         "baselines": {name: row(ev, result) for name, ev in result.baselines.items()},

@@ -56,6 +56,12 @@ def study_config(
         # only a non-default objective enters the fingerprint: studies made before the
         # objective existed keep their names and resume
         **({"objective": settings.objective} if settings.objective != "tokens_per_s" else {}),
+        # likewise a replay, where it applies (T = 0): another text is another objective
+        **(
+            {"replay": settings.replay.digest}
+            if settings.replay is not None and workload.temperature == 0
+            else {}
+        ),
     }
 
 
@@ -156,7 +162,7 @@ def optimize(
     """Search for the best policy for ``workload`` on ``profile``; see the module docstring."""
     settings = settings or Settings()
     t0 = time.perf_counter()
-    simulate = simulate or simulator_for(profile)
+    simulate = simulate or simulator_for(profile, settings.replay)
     study, objective = prepare(profile, workload, settings, simulate)
     run_study(study, objective, settings)
     result = summarize(study, profile, workload, settings, simulate)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ssdsim._schema import SchemaError
 from ssdsim.optimize.space import FAMILIES, MISS_FAMILIES, SearchSpace
+from ssdsim.replay import Replay
 from ssdsim.workload import Workload
 
 # tpe: independent TPE per parameter (default: as good as the multivariate one here and ~2x
@@ -40,6 +41,9 @@ class Settings:
         sampler_seed: seeds the sampler alone (None: ``seed``), e.g. to compare samplers on one objective.
         objective: the maximised metric, one of ``OBJECTIVES``; it also ranks the re-evaluated
         candidates and sets the speedups reported.
+        replay: the workload's greedy texts (``ssdsim.replay``): at T = 0 every trial and
+        re-evaluation replays its outcomes from them instead of sampling the profile's chance
+        (the study's name then carries the file's digest); None: the chance model.
     """
 
     n_trials: int = 200
@@ -63,6 +67,7 @@ class Settings:
     reeval_scale: int = 4
     progress: bool = True
     objective: str = "tokens_per_s"
+    replay: Replay | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> SchemaError:

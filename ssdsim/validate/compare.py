@@ -53,7 +53,7 @@ from ssdsim.calibrate.speed import (
 from ssdsim.calibrate.trace_costs import step_records
 from ssdsim.policy import Policy
 from ssdsim.profile import Profile
-from ssdsim.replay import Replay
+from ssdsim.replay import Replay, applies
 from ssdsim.simulator import simulate
 from ssdsim.trace import iter_records, read_trace
 from ssdsim.validate.floor import noise_floor
@@ -150,11 +150,6 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def replays(policy: Policy, workload: Workload) -> bool:
-    """Whether a point's outcomes can be replayed from greedy texts: T = 0, greedy drafting."""
-    return workload.temperature == 0 and not policy.draft_temperature
-
-
 def row(
     profile: Profile, records: list[dict[str, Any]], seeds: int, replay: Replay | None = None
 ) -> dict[str, Any]:
@@ -162,7 +157,7 @@ def row(
     first = records[0]
     policy = Policy.from_dict(first["policy"])
     workload = trace_workload(first["trace"])
-    replayed = replay is not None and replays(policy, workload)
+    replayed = replay is not None and applies(policy, workload)
     pred = predict(profile, policy, workload, seeds, replay if replayed else None)
     meas = {
         n: _median([r["measured"].get(n) for r in records])

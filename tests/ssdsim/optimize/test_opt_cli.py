@@ -162,3 +162,37 @@ def test_infeasible_policies_are_never_the_best(tmp_path, cache, capsys):
     assert summary["cache_memory_limit_bytes"] == 2**20
     assert summary["best"]["fits_cache_memory"] and summary["best"]["cache_memory_bytes"] <= 2**20
     assert not summary["baselines"]["paper_default"]["fits_cache_memory"]
+
+
+def test_replay_drives_the_trials_at_t0(tmp_path, cache, capsys):
+    """--replay: an always-right draft text makes SD accept all k at every step; the study is
+    another one than the chance model's; bad combinations fail before any study."""
+    from tests.ssdsim.test_sim_replay import make_replay
+    from tests.studies.test_replay_check import _write
+
+    replay = _write(make_replay(lambda q: True, seqs=4, length=40 + 16 + 2), tmp_path / "r.json")
+    wl = tmp_path / "w.json"
+    Workload(output_len_tokens=40, prompt_len_tokens=10, num_prompts=4).save(wl)
+    out = tmp_path / "out"
+    argv = ["--profile", "embedded-cpu", "--workload", str(wl), "--n-trials", "12"]
+    argv += ["--k-max", "8", "--quiet", "--no-plots", "--top-n", "2", "--reeval-seeds", "1"]
+    assert main([*argv, "--out", str(out), "--replay", str(replay)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["replay"] == str(replay)
+    sd = summary["baselines"]["sd"]
+    assert sd["mean_accepted_len"] == pytest.approx(sd["policy"]["k"])
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    plain = json.loads((tmp_path / "plain" / "summary.json").read_text())
+    assert plain["study"] != summary["study"] and plain["replay"] is None
+    for extra, needle in (
+        (["--temperature", "1"], "no study runs at temperature 0"),
+        (["--replay", str(tmp_path / "none.json")], "no such file"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main([*argv, "--out", str(out), "--replay", str(replay), *extra])
+        assert e.value.code == 2 and needle in capsys.readouterr().err
+    other = tmp_path / "w12.json"
+    Workload(output_len_tokens=40, prompt_len_tokens=12, num_prompts=4).save(other)
+    with pytest.raises(SystemExit):
+        main([*argv[:3], str(other), *argv[4:], "--out", str(out), "--replay", str(replay)])
+    assert "prompt lengths" in capsys.readouterr().err
