@@ -3,9 +3,12 @@
     python studies/make_figures.py                 # the closed-loop figures (seconds)
     python studies/make_figures.py --paper         # also the optimizer's paper figures
     python studies/make_figures.py --paper --skip-slow   # paper_b1 only (beyond_paper takes ~15 min)
+    python studies/make_figures.py --results studies/results/loop21-avx2 \
+        --profile studies/results/loop21-avx2/calibrated.json --figures figures/loop21
 
 Inputs (``--results``, default studies/results/embedded, written by studies/closed_loop.py):
-``validation.json`` (python -m ssdsim.validate), ``closed_loop.json`` (the optimizer's policy
+``validation.json`` (python -m ssdsim.validate; with ``validation_replay.json``, its ``--replay``
+re-simulation, also predicted_vs_measured_replay), ``closed_loop.json`` (the optimizer's policy
 run for real), ``timeline.jsonl`` (a short SSD trace); the profile is ``--profile`` (default:
 the calibrated ``embedded-cpu-calibrated`` preset). Predicted curves are simulated here; measured points
 come from the results. Figures (small PNGs): speedup_vs_batch, speedup_vs_temperature,
@@ -154,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         ]
     else:
         print(f"skipped the measured figures: no {args.results / 'validation.json'}")
+    replayed = _load(args.results / "validation_replay.json")
+    if replayed:  # the same runs with the T = 0 points replayed (python -m ssdsim.validate --replay)
+        written.append(
+            fl.plot_predicted_vs_measured(
+                replayed["rows"], replayed, args.figures / "predicted_vs_measured_replay.png"
+            )
+        )
     paired = (loop or {}).get("paired")
     if paired and paired.get("speedup_vs_ar"):
         written.append(

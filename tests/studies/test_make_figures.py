@@ -89,6 +89,10 @@ def test_every_figure_written_and_small(make_figures, tmp_path, capsys):
         png = figs / name
         assert png.is_file() and 5_000 < png.stat().st_size < 150_000, name
     assert "wrote" in capsys.readouterr().out
+    assert not (figs / "predicted_vs_measured_replay.png").exists()  # no replayed validation
+    (tmp_path / "validation_replay.json").write_text((tmp_path / "validation.json").read_text())
+    assert make_figures.main(["--results", str(tmp_path), "--figures", str(figs)]) == 0
+    assert (figs / "predicted_vs_measured_replay.png").stat().st_size > 5_000
 
 
 def test_without_measured_results_the_model_figures_still_come(make_figures, tmp_path, capsys):
