@@ -157,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         ]
     else:
         print(f"skipped the measured figures: no {args.results / 'validation.json'}")
+    # the same runs with the T = 0 points replayed (python -m ssdsim.validate --replay)
     replayed = _load(args.results / "validation_replay.json")
-    if replayed:  # the same runs with the T = 0 points replayed (python -m ssdsim.validate --replay)
+    if replayed:
         written.append(
             fl.plot_predicted_vs_measured(
                 replayed["rows"], replayed, args.figures / "predicted_vs_measured_replay.png"
