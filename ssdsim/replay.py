@@ -36,6 +36,7 @@ from ssdsim.trace import Trace
 from ssdsim.workload import Workload
 
 REPLAY_SCHEMA_VERSION = 1
+FIRST_POSITION = 1  # text position of a sequence's first decode row (the prefill emitted text[0])
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class RowOutcome:
     proposed: int
     accepted: int
     rank: int
+
+    def hits_next(self, fan_out: Sequence[int]) -> bool:
+        """Whether the next request hits: the bonus ranks within the fan-out at the accepted
+        length (``fan_out``: the list of the row's kind, after a hit or after a miss)."""
+        return 0 < self.rank <= fan_out[self.accepted]
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,7 @@ def check_trace(replay: Replay, trace: Trace) -> dict[str, int]:
     expect: dict[int, bool] = {}
     for step in trace.steps:
         for o in step.seqs:
-            at = pos.get(o.seq, 1)
+            at = pos.get(o.seq, FIRST_POSITION)
             text = replay.sequences[o.seq].text
             if o.token_ids is not None:
                 counts["text_wrong"] += int(
@@ -224,6 +230,5 @@ def check_trace(replay: Replay, trace: Trace) -> dict[str, int]:
             counts["accepted_wrong"] += int(got.accepted != o.accepted_len)
             counts["proposed_wrong"] += int(got.proposed != o.proposed)
             if mode == "ssd":
-                fan = fans[bool(o.cache_hit)]
-                expect[o.seq] = 0 < got.rank <= fan[got.accepted]
+                expect[o.seq] = got.hits_next(fans[bool(o.cache_hit)])
     return counts

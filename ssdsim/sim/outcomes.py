@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ssdsim.replay import FIRST_POSITION
 from ssdsim.sim.plan import Plan, stream
 
 CHUNK_STEPS = 64
@@ -224,7 +225,7 @@ class _ReplaySlot:
     """One slot's state under replay: its request hit, and the text position of its next row."""
 
     hit: bool = False
-    pos: int = 1
+    pos: int = FIRST_POSITION
 
 
 def _replay_chunk(
@@ -254,7 +255,7 @@ def _replay_chunk(
                 fans = plan.policy.fan_out_miss
             accepted[t, s] = row.accepted
             slot.pos += row.accepted + 1
-            slot.hit = ssd and 0 < row.rank <= fans[row.accepted]
+            slot.hit = ssd and row.hits_next(fans)
     return accepted, hit
 
 
